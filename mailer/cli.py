@@ -1,0 +1,217 @@
+"""The command line: parse, call one core function, report. The only module that prints."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from mailer.errors import MailerError
+
+if TYPE_CHECKING:
+    from mailer.compose import Composed
+
+app = typer.Typer(
+    name="mailer",
+    help="Compose an email newsletter from an issue file and send it, safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    """The global options every command sees."""
+
+    folder: Path
+    verbose: bool
+    quiet: bool
+
+
+def _options(ctx: typer.Context) -> Options:
+    options = ctx.obj
+    assert isinstance(options, Options)
+    return options
+
+
+def say(ctx: typer.Context, text: str) -> None:
+    """Print a line of progress unless --quiet."""
+    if not _options(ctx).quiet:
+        typer.echo(text)
+
+
+def warn(text: str) -> None:
+    """Print a warning to stderr."""
+    typer.echo(f"warning: {text}", err=True)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn a MailerError into a message on stderr and its exit code, without a traceback."""
+    try:
+        yield
+    except MailerError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(err.exit_code) from None
+
+
+def run(call: Callable[[], T]) -> T:
+    """Call a core function, reporting a MailerError as a clean error."""
+    with reported():
+        return call()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="The newsletter folder (default: the current one).")
+    ] = Path("."),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say only what went wrong.")] = False,
+) -> None:
+    """Compose an email newsletter from an issue file and send it, safely.
+
+    Example: mailer compose issues/2023-10-20-ld-newsletter.yaml
+    """
+    ctx.obj = Options(folder=folder, verbose=verbose, quiet=quiet)
+
+
+def _in_folder(ctx: typer.Context, path: Path) -> Path:
+    """Resolve a path given on the command line against --dir when it is relative."""
+    if path.is_absolute() or path.exists():
+        return path
+    return _options(ctx).folder / path
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Where to create the folder.")] = Path("."),
+) -> None:
+    """Create a newsletter folder with settings, an example issue, the default layout and a list.
+
+    Example: mailer init staff-news && cd staff-news && mailer compose issues/*.yaml
+    """
+    from mailer.scaffold import create_newsletter
+
+    written = run(lambda: create_newsletter(directory))
+    for path in written:
+        say(ctx, f"created {path}")
+    say(
+        ctx,
+        f"next: edit {directory / 'mailer.toml'}, then run: mailer --dir {directory} compose "
+        f"{written[0].relative_to(directory) if written else 'issues/<issue>.yaml'}",
+    )
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    issues: Annotated[list[Path], typer.Argument(help="Issue files to check.")],
+) -> None:
+    """Check issue files without writing anything; exit 1 if any is invalid.
+
+    Example: mailer validate issues/*.yaml
+    """
+    from mailer.issue import load_issue
+
+    failed = False
+    for path in issues:
+        try:
+            loaded = load_issue(_in_folder(ctx, path), str(path))
+        except MailerError as err:
+            typer.echo(f"error: {err}", err=True)
+            failed = True
+            continue
+        for warning in loaded.warnings:
+            warn(str(warning))
+        say(ctx, f"{path}: valid ({len(loaded.issue.blocks)} blocks)")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _report_composed(ctx: typer.Context, composed: Composed) -> None:
+    for warning in composed.warnings:
+        warn(str(warning))
+    size = composed.html_bytes / 1024
+    say(
+        ctx,
+        f"wrote {composed.html_path} ({size:.1f} KB), {composed.text_path}, "
+        f"{composed.preview_path}",
+    )
+    if _options(ctx).verbose:
+        say(ctx, f"rendered in {composed.render_seconds * 1000:.0f} ms")
+
+
+@app.command()
+def compose(
+    ctx: typer.Context,
+    issue: Annotated[Path, typer.Argument(help="The issue file, e.g. issues/2023-10-20-news.yaml")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path("build"),
+    open_preview: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
+    ] = True,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Compose again on every change; the preview reloads.")
+    ] = False,
+) -> None:
+    """Write the email HTML, its text part and a preview page, then open the preview.
+
+    Example: mailer compose issues/2023-10-20-ld-newsletter.yaml --no-open
+    """
+    from mailer.compose import compose_issue, watch_issue
+
+    folder = _options(ctx).folder
+    issue_path = _in_folder(ctx, issue)
+    out_dir = _in_folder(ctx, out) if not out.is_absolute() else out
+    if watch:
+        opened = False
+
+        def report(result: Composed | MailerError) -> None:
+            nonlocal opened
+            if isinstance(result, MailerError):
+                typer.echo(f"error: {result}", err=True)
+                preview = out_dir / f"{issue_path.stem}.preview.html"
+            else:
+                _report_composed(ctx, result)
+                preview = result.preview_path
+            if open_preview and not opened:
+                _open_in_browser(preview)
+                opened = True
+            say(ctx, "watching for changes (Ctrl+C to stop)")
+
+        try:
+            watch_issue(folder, issue_path, out_dir, report)
+        except KeyboardInterrupt:
+            say(ctx, "stopped")
+        return
+    composed = run(lambda: compose_issue(folder, issue_path, out_dir))
+    _report_composed(ctx, composed)
+    if open_preview:
+        _open_in_browser(composed.preview_path)
+
+
+def _open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(path.resolve().as_uri()):
+        warn(f"could not open a browser; open {path} yourself")
+
+
+def entry() -> None:
+    """Run the CLI (console script)."""
+    app(prog_name="mailer")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

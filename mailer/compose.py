@@ -1,0 +1,151 @@
+"""Compose an issue: render it once and write the email HTML, its text part and a preview."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.config import SETTINGS_FILE, Settings, load_settings
+from mailer.errors import MailerError, Problem
+from mailer.issue import LoadedIssue, load_issue
+from mailer.preview import preview_page, reload_script
+from mailer.render import BUILTIN_LAYOUTS_DIR, Personalised, render_issue
+
+# The preview shows what a recipient with only an address sees: every default() applies.
+SAMPLE_RECIPIENT = {"email": "recipient@example.org"}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """What compose wrote, and figures worth reporting."""
+
+    html_path: Path
+    text_path: Path
+    preview_path: Path
+    html_bytes: int
+    warnings: tuple[Problem, ...]
+    render_seconds: float
+
+
+def sample_extras(settings: Settings) -> dict[str, str]:
+    """Return mailer's own values for a preview: the unsubscribe link without a token."""
+    if settings.unsubscribe_url:
+        return {"unsubscribe_url": settings.unsubscribe_url}
+    return {"unsubscribe_url": f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe"}
+
+
+def sender_line(settings: Settings) -> str:
+    """Return the From line as an inbox shows it."""
+    name = settings.from_name or settings.name
+    return f"{name} <{settings.from_address}>"
+
+
+def compose_issue(
+    folder: Path, issue_path: Path, out_dir: Path, *, watching: bool = False
+) -> Composed:
+    """Validate and render the issue, then write <stem>.html, .txt and .preview.html."""
+    settings = load_settings(folder)
+    loaded = load_issue(issue_path, _shown(issue_path))
+    started = time.perf_counter()
+    rendered = render_issue(folder, loaded, settings)
+    email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
+    render_seconds = time.perf_counter() - started
+    return _write(out_dir, loaded, settings, email, render_seconds, watching)
+
+
+def _write(
+    out_dir: Path,
+    loaded: LoadedIssue,
+    settings: Settings,
+    email: Personalised,
+    render_seconds: float,
+    watching: bool,
+) -> Composed:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = loaded.stem
+    html_path = out_dir / f"{stem}.html"
+    text_path = out_dir / f"{stem}.txt"
+    preview_path = out_dir / f"{stem}.preview.html"
+    html_bytes = email.html.encode("utf-8")
+    _write_file(html_path, html_bytes)
+    _write_file(text_path, email.text.encode("utf-8"))
+    reload = _reload(stem, html_bytes) if watching else None
+    page = preview_page(
+        email,
+        sender=sender_line(settings),
+        preheader=email.preheader,
+        problems=[str(w) for w in loaded.warnings],
+        reload=reload,
+    )
+    _write_file(preview_path, page.encode("utf-8"))
+    if reload is not None:
+        _write_version(out_dir, *reload)
+    return Composed(
+        html_path, text_path, preview_path, len(html_bytes), loaded.warnings, render_seconds
+    )
+
+
+def write_error_preview(out_dir: Path, stem: str, message: str) -> Path:
+    """Show an error in the watching preview page instead of the email."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = Personalised(subject="(not composed)", preheader="", html="", text=message)
+    reload = _reload(stem, message.encode("utf-8"))
+    page = preview_page(
+        failed, sender="", preheader="", problems=message.splitlines(), reload=reload
+    )
+    preview_path = out_dir / f"{stem}.preview.html"
+    _write_file(preview_path, page.encode("utf-8"))
+    _write_version(out_dir, *reload)
+    return preview_path
+
+
+def _reload(stem: str, content: bytes) -> tuple[str, str]:
+    return hashlib.sha256(content).hexdigest()[:16], f"{stem}.version.js"
+
+
+def _write_version(out_dir: Path, version: str, script: str) -> None:
+    """Write the script a watching preview polls, after the page it announces."""
+    _write_file(out_dir / script, reload_script(version).encode("utf-8"))
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write through a temporary file so a browser never reads half a file."""
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def watch_issue(
+    folder: Path,
+    issue_path: Path,
+    out_dir: Path,
+    report: Callable[[Composed | MailerError], None],
+    stop: threading.Event | None = None,
+) -> None:
+    """Compose now and again whenever the issue, the layouts or the settings change."""
+    from watchfiles import watch  # imported late: only --watch needs it
+
+    def once() -> None:
+        try:
+            report(compose_issue(folder, issue_path, out_dir, watching=True))
+        except MailerError as err:
+            write_error_preview(out_dir, issue_path.stem, str(err))
+            report(err)
+
+    once()
+    watched = [issue_path, folder / SETTINGS_FILE, folder / "layouts", BUILTIN_LAYOUTS_DIR]
+    existing = [path for path in watched if path.exists()]
+    for _changes in watch(*existing, stop_event=stop, debounce=200, rust_timeout=500):
+        once()

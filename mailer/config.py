@@ -1,0 +1,193 @@
+"""The newsletter's settings: mailer.toml, overridden by MAILER_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailer.errors import Problem, SettingsError
+
+SETTINGS_FILE = "mailer.toml"
+Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+WebUrl = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(_Strict):
+    """The look: a logo and one or two colours."""
+
+    logo: WebUrl | None = None
+    logo_alt: str | None = None
+    logo_width: int = Field(default=160, ge=16, le=600)
+    primary_colour: Colour = "#1d4e89"
+    accent_colour: Colour = "#b3261e"
+
+
+class Smtp(_Strict):
+    """How to reach the organisation's SMTP relay."""
+
+    host: str = "localhost"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, exclude=True)
+    ca_file: Path | None = None
+    allow_insecure: bool = False
+    timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        """Return the port, defaulting by security (587, 465 or 25)."""
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+class Limits(_Strict):
+    """How fast and over how many connections to send."""
+
+    per_second: float = Field(default=10.0, gt=0)
+    per_hour: int | None = Field(default=None, gt=0)
+    connections: int = Field(default=1, ge=1, le=16)
+    messages_per_connection: int = Field(default=100, ge=1)
+    max_consecutive_failures: int = Field(default=10, ge=1)
+
+
+class Settings(_Strict):
+    """Everything mailer.toml can say."""
+
+    name: str
+    organisation: str
+    postal_address: str
+    from_address: EmailStr = Field(alias="from")
+    from_name: str | None = None
+    reply_to: EmailStr | None = None
+    list_id: str
+    layout: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    recipients: Path = Path("recipients.csv")
+    unsubscribe_mailto: EmailStr | None = None
+    unsubscribe_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
+    archive_url: WebUrl | None = None
+    language: str = Field(default="en-GB", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timezone: str = "Europe/London"
+    brand: Brand = Brand()
+    smtp: Smtp = Smtp()
+    limits: Limits = Limits()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name", "organisation", "from_name", "list_id")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and re.search(r"[\x00-\x1f\x7f\u2028\u2029\x85]", value):
+            raise ValueError("must be one line, without control characters")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'unknown time zone "{value}" (use a name like Europe/London)'
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _needs_unsubscribe(self) -> Settings:
+        if self.unsubscribe_mailto is None and self.unsubscribe_url is None:
+            raise ValueError("set unsubscribe_mailto or unsubscribe_url (or both)")
+        return self
+
+    @property
+    def sender_domain(self) -> str:
+        """Return the domain of the From address."""
+        return self.from_address.rpartition("@")[2].lower()
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the newsletter's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+_ENV_OVERRIDES: dict[str, str] = {
+    "MAILER_SMTP_HOST": "host",
+    "MAILER_SMTP_PORT": "port",
+    "MAILER_SMTP_SECURITY": "security",
+    "MAILER_SMTP_USERNAME": "username",
+    "MAILER_SMTP_PASSWORD": "password",
+}
+
+
+def load_settings(folder: Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read folder/mailer.toml and apply the MAILER_SMTP_* variables; raise SettingsError."""
+    env = dict(os.environ if environ is None else environ)
+    path = folder / SETTINGS_FILE
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{shown}: no settings file; run `mailer init` or pass --dir to your newsletter folder"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SettingsError(f"{shown}: cannot read ({err})") from err
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"{shown}: {err}; check the TOML syntax") from err
+    smtp = dict(raw.get("smtp") or {})
+    if "password" in smtp:
+        raise SettingsError(
+            f"{shown}:{_line_of(text, 'password')}: smtp.password: secrets do not belong in files; "
+            "remove it and set MAILER_SMTP_PASSWORD"
+        )
+    for variable, key in _ENV_OVERRIDES.items():
+        if env.get(variable):
+            smtp[key] = env[variable]
+    raw["smtp"] = smtp
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as err:
+        problems = [_problem(shown, text, error) for error in err.errors()]
+        raise SettingsError(f"{shown}: {len(problems)} problem(s)", problems) from None
+
+
+def _problem(shown: str, text: str, error: Any) -> Problem:
+    loc = tuple(str(part) for part in error["loc"])
+    where = ".".join(loc)
+    if loc and loc[0] == "smtp" and len(loc) > 1 and f"MAILER_SMTP_{loc[1].upper()}" in os.environ:
+        return Problem(f"MAILER_SMTP_{loc[1].upper()}", None, None, "", error["msg"])
+    line = _line_of(text, loc[-1]) if loc else None
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required; add it"
+    elif error["type"] == "extra_forbidden":
+        message = "unknown setting; check its spelling in the README"
+    return Problem(shown, line, None, where, message)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """Return the first line that sets key (tomllib keeps no positions)."""
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None

@@ -1,0 +1,121 @@
+"""Recipient placeholders: kept as inert tokens through rendering, filled cheaply per recipient.
+
+An issue may say `{{ recipient.first_name | default("colleague") }}` anywhere in its text or
+links. Rendering (Markdown, Jinja, MJML, premailer) would escape or URL-encode such text, so each
+placeholder becomes a plain token first (letters and digits only, which every step leaves alone).
+After rendering, the document is split once at the tokens; per recipient only the expressions are
+evaluated and the pieces joined, HTML-escaped for the HTML part and raw for the text part.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailer.errors import TemplateError
+
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+TEMPLATE_TAG = re.compile(r"\{%|\{#")
+TOKEN = re.compile(r"MAILERPH(\d{4})X")
+
+_ENV = ImmutableSandboxedEnvironment(autoescape=False)
+
+
+def check_placeholders(text: str) -> list[str]:
+    """Return what is wrong with the placeholders in text (empty when all are fine)."""
+    problems = []
+    if TEMPLATE_TAG.search(text):
+        problems.append(
+            "only {{ recipient.<column> }} placeholders are allowed, not {% %} or {# #} tags"
+        )
+    if TOKEN.search(text):
+        problems.append("contains text reserved by mailer (MAILERPH....X); reword it")
+    for match in PLACEHOLDER.finditer(text):
+        expression = match.group(1).strip()
+        try:
+            names = meta.find_undeclared_variables(_ENV.parse("{{ " + expression + " }}"))
+        except TemplateSyntaxError as err:
+            problems.append(f'placeholder "{match.group(0)}" is not valid: {err.message}')
+            continue
+        if "__" in expression or names - {"recipient"}:
+            problems.append(
+                f'placeholder "{match.group(0)}" may only use recipient.<column>, '
+                'e.g. {{ recipient.first_name | default("colleague") }}'
+            )
+    return problems
+
+
+class _RecipientView(dict[str, str]):
+    """The fields of one recipient; empty cells count as missing so `default()` applies."""
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class PlaceholderTable:
+    """The distinct placeholder expressions of one issue, numbered in order of appearance."""
+
+    expressions: list[str] = field(default_factory=list)
+    _compiled: list[Any] = field(default_factory=list, repr=False)
+
+    def tokenise(self, text: str) -> str:
+        """Replace every {{ expression }} in text with its token."""
+        return PLACEHOLDER.sub(self._token_for, text)
+
+    def _token_for(self, match: re.Match[str]) -> str:
+        expression = " ".join(match.group(1).split())
+        if expression not in self.expressions:
+            self.expressions.append(expression)
+            self._compiled.append(_ENV.compile_expression(expression, undefined_to_none=False))
+        return f"MAILERPH{self.expressions.index(expression):04d}X"
+
+    def evaluate(self, fields: Mapping[str, str], extras: Mapping[str, str]) -> list[str]:
+        """Return the value of every expression for one recipient (extras: mailer's own)."""
+        view = _RecipientView({key: value for key, value in fields.items() if value != ""})
+        own = _RecipientView(extras)
+        values = []
+        for expression, compiled in zip(self.expressions, self._compiled, strict=True):
+            try:
+                values.append(str(compiled(recipient=view, mailer=own)))
+            except (SecurityError, UndefinedError, TypeError, ValueError) as err:
+                raise TemplateError(
+                    f'placeholder "{{{{ {expression} }}}}" failed for {fields.get("email", "?")}: '
+                    f"{err}"
+                ) from err
+        return values
+
+
+@dataclass(frozen=True)
+class Personalisable:
+    """A rendered document split at its placeholder tokens, ready to fill per recipient."""
+
+    pieces: tuple[str | int, ...]
+
+    @classmethod
+    def split(cls, rendered: str) -> Personalisable:
+        """Split rendered text at its tokens, once per issue."""
+        pieces: list[str | int] = []
+        last = 0
+        for match in TOKEN.finditer(rendered):
+            pieces.append(rendered[last : match.start()])
+            pieces.append(int(match.group(1)))
+            last = match.end()
+        pieces.append(rendered[last:])
+        return cls(tuple(piece for piece in pieces if piece != ""))
+
+    def fill(self, values: Sequence[str], *, escape: bool) -> str:
+        """Join the pieces with one recipient's values, HTML-escaped when escape is true."""
+        if escape:
+            values = [html.escape(value, quote=True) for value in values]
+        return "".join(piece if isinstance(piece, str) else values[piece] for piece in self.pieces)

@@ -1,0 +1,158 @@
+"""Load YAML into plain values, remembering the line and column of every key and value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from mailer.errors import IssueError, Problem
+
+Loc = tuple[str | int, ...]
+MAX_NODES = 100_000  # an alias bomb ("billion laughs") stops here, not in memory
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:int": int,
+    "tag:yaml.org,2002:float": float,
+}
+
+
+@dataclass
+class YamlSource:
+    """The plain data of a YAML file and where each part of it stands (1-based)."""
+
+    path: str
+    data: Any
+    value_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    block_scalars: set[Loc] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+
+    def mark(self, loc: Loc) -> tuple[int, int] | None:
+        """Return the line and column of the nearest known node at or above loc."""
+        while True:
+            if loc in self.value_marks:
+                return self.value_marks[loc]
+            if not loc:
+                return None
+            loc = loc[:-1]
+
+    def key_mark(self, loc: Loc) -> tuple[int, int] | None:
+        """Return where the key at loc is written, else where its nearest parent is."""
+        return self.key_marks.get(loc) or self.mark(loc)
+
+
+class _Builder:
+    def __init__(self, source: YamlSource) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def build(self, node: Node, loc: Loc) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise IssueError(f"{self.source.path}: too many YAML nodes (aliases nested too deep?)")
+        mark = node.start_mark
+        self.source.value_marks[loc] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)
+        if node.style in ("|", ">"):
+            self.source.block_scalars.add(loc)
+        return self._scalar(node)
+
+    def _mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            mark = key_node.start_mark
+            place = (mark.line + 1, mark.column + 1)
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(
+                    Problem(self.source.path, *place, dotted(loc), "keys must be plain names")
+                )
+                continue
+            if key in result:
+                first = self.source.key_marks[(*loc, key)][0]
+                self.problems.append(
+                    Problem(
+                        self.source.path,
+                        *place,
+                        dotted((*loc, key)),
+                        f'duplicate key "{key}" (first on line {first})',
+                        "keep one of them",
+                    )
+                )
+                continue
+            self.source.key_marks[(*loc, key)] = place
+            result[key] = self.build(value_node, (*loc, key))
+        return result
+
+    @staticmethod
+    def _scalar(node: ScalarNode) -> Any:
+        # Dates and timestamps stay strings: Pydantic parses them and keeps the UTC offset,
+        # which YAML loaders drop or mangle.
+        value: str = node.value
+        if node.style is not None:
+            return value
+        if node.tag == "tag:yaml.org,2002:null":
+            return None
+        if node.tag == "tag:yaml.org,2002:bool":
+            return value.lower() == "true"
+        convert = _SCALAR_TAGS.get(str(node.tag))
+        if convert is not None:
+            try:
+                return convert(value.replace("_", ""))
+            except ValueError:
+                return value
+        return value
+
+
+def dotted(loc: Loc) -> str:
+    """Return a location as a path a person reads: blocks[2].items[0].date."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def load_yaml(path: Path, display: str | None = None) -> YamlSource:
+    """Read a YAML file; raise IssueError naming the line on bad YAML, keep key problems."""
+    shown = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IssueError(f"{shown}: no such file; check the path") from None
+    except UnicodeDecodeError as err:
+        raise IssueError(f"{shown}: not UTF-8 text ({err.reason}); save it as UTF-8") from err
+    except OSError as err:
+        raise IssueError(f"{shown}: cannot read ({err.strerror})") from err
+    return parse_yaml(text, shown)
+
+
+def parse_yaml(text: str, display: str) -> YamlSource:
+    """Parse YAML text into a YamlSource."""
+    source = YamlSource(display, None)
+    try:
+        node = YAML(typ="safe", pure=True).compose(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        what = err.problem or err.context or "invalid YAML"
+        raise IssueError(
+            f"{display}{where}: {what}; check the indentation and quote text containing ': ' or '#'"
+        ) from err
+    except YAMLError as err:
+        raise IssueError(f"{display}: invalid YAML ({err})") from err
+    if node is None:
+        raise IssueError(f"{display}: the file is empty; start from issues/ in `mailer init`")
+    builder = _Builder(source)
+    source.data = builder.build(node, ())
+    source.problems = builder.problems
+    return source
