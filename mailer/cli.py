@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,15 +35,16 @@ class Options:
     quiet: bool
 
 
-def _options(ctx: typer.Context) -> Options:
-    options = ctx.obj
-    assert isinstance(options, Options)
-    return options
+def options(ctx: typer.Context) -> Options:
+    """Return the global options."""
+    found = ctx.obj
+    assert isinstance(found, Options)
+    return found
 
 
 def say(ctx: typer.Context, text: str) -> None:
     """Print a line of progress unless --quiet."""
-    if not _options(ctx).quiet:
+    if not options(ctx).quiet:
         typer.echo(text)
 
 
@@ -86,11 +86,11 @@ def main(
     ctx.obj = Options(folder=folder, verbose=verbose, quiet=quiet)
 
 
-def _in_folder(ctx: typer.Context, path: Path) -> Path:
+def in_folder(ctx: typer.Context, path: Path) -> Path:
     """Resolve a path given on the command line against --dir when it is relative."""
     if path.is_absolute() or path.exists():
         return path
-    return _options(ctx).folder / path
+    return options(ctx).folder / path
 
 
 @app.command()
@@ -128,7 +128,7 @@ def validate(
     failed = False
     for path in issues:
         try:
-            loaded = load_issue(_in_folder(ctx, path), str(path))
+            loaded = load_issue(in_folder(ctx, path), str(path))
         except MailerError as err:
             typer.echo(f"error: {err}", err=True)
             failed = True
@@ -149,7 +149,7 @@ def _report_composed(ctx: typer.Context, composed: Composed) -> None:
         f"wrote {composed.html_path} ({size:.1f} KB), {composed.text_path}, "
         f"{composed.preview_path}",
     )
-    if _options(ctx).verbose:
+    if options(ctx).verbose:
         say(ctx, f"rendered in {composed.render_seconds * 1000:.0f} ms")
 
 
@@ -171,9 +171,9 @@ def compose(
     """
     from mailer.compose import compose_issue, watch_issue
 
-    folder = _options(ctx).folder
-    issue_path = _in_folder(ctx, issue)
-    out_dir = _in_folder(ctx, out) if not out.is_absolute() else out
+    folder = options(ctx).folder
+    issue_path = in_folder(ctx, issue)
+    out_dir = in_folder(ctx, out) if not out.is_absolute() else out
     if watch:
         opened = False
 
@@ -213,5 +213,5 @@ def entry() -> None:
     app(prog_name="mailer")
 
 
-if __name__ == "__main__":
-    sys.exit(app())
+# The sending commands live beside this module and register themselves on `app`.
+import mailer.cli_send  # noqa: E402, F401

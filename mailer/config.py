@@ -69,6 +69,8 @@ class Limits(_Strict):
     connections: int = Field(default=1, ge=1, le=16)
     messages_per_connection: int = Field(default=100, ge=1)
     max_consecutive_failures: int = Field(default=10, ge=1)
+    retries: int = Field(default=3, ge=0, le=10)
+    retry_delay: float = Field(default=2.0, ge=0)
 
 
 class Settings(_Strict):
@@ -91,6 +93,7 @@ class Settings(_Strict):
     brand: Brand = Brand()
     smtp: Smtp = Smtp()
     limits: Limits = Limits()
+    unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -165,6 +168,13 @@ def load_settings(folder: Path, environ: dict[str, str] | None = None) -> Settin
         if env.get(variable):
             smtp[key] = env[variable]
     raw["smtp"] = smtp
+    if "unsubscribe_secret" in raw:
+        raise SettingsError(
+            f"{shown}:{_line_of(text, 'unsubscribe_secret')}: unsubscribe_secret: secrets do not "
+            "belong in files; remove it and set MAILER_UNSUBSCRIBE_SECRET"
+        )
+    if env.get("MAILER_UNSUBSCRIBE_SECRET"):
+        raw["unsubscribe_secret"] = env["MAILER_UNSUBSCRIBE_SECRET"]
     try:
         return Settings.model_validate(raw)
     except ValidationError as err:

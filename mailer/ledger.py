@@ -266,12 +266,14 @@ class Ledger:
         allowed: tuple[str, ...] = ("pending", "sending", "deferred", "failed", "unknown"),
     ) -> None:
         # `sent` is final: nothing may turn a delivered row back into one that could be re-sent.
+        # An attempt counts once: at `sending`, or at a refusal that came before DATA.
         marks = ", ".join("?" for _ in allowed)
         cursor = self._db.execute(
             "UPDATE deliveries SET state = ?, last_code = ?, last_text = ?, updated_at = ?, "
-            "attempts = attempts + ? "
+            "attempts = attempts + (CASE WHEN ? = 'sending' OR state != 'sending' THEN 1 "
+            "ELSE 0 END) "
             f"WHERE issue_id = ? AND recipient_key = ? AND state IN ({marks})",
-            (state, code, text, _stamp(now), int(state == "sending"), issue_id, key, *allowed),
+            (state, code, text, _stamp(now), state, issue_id, key, *allowed),
         )
         if cursor.rowcount != 1:
             was = self.state_of(issue_id, key)

@@ -67,6 +67,8 @@ def _block(block: dict[str, Any]) -> list[str]:
             lines += _wrap(f"{item['when']}: {item['title']}", "* ")
             if item.get("url"):
                 lines.append(f"  {item['url']}")
+            if item.get("calendar_url"):
+                lines.append(f"  Add to calendar: {item['calendar_url']}")
     elif kind == "news":
         for item in block["items"]:
             lines += _wrap(item["title"], "* ")
@@ -79,7 +81,10 @@ def _block(block: dict[str, Any]) -> list[str]:
             if item.get("when"):
                 lines.append(f"  {item['when']}")
             lines += _body(item, "  ")
-            lines += [f"  {item['button']}: {item['url']}", ""]
+            lines.append(f"  {item['button']}: {item['url']}")
+            if item.get("calendar_url"):
+                lines.append(f"  Add to calendar: {item['calendar_url']}")
+            lines.append("")
     elif kind == "image":
         lines += _wrap(
             f"[Image: {block['alt']}]" + (f" {block['url']}" if block.get("url") else "")

@@ -80,7 +80,7 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
     """Render the issue's HTML and text once, keeping recipient placeholders as tokens."""
     issue = loaded.issue
     table = PlaceholderTable()
-    blocks = issue_views(issue, table)
+    blocks = issue_views(issue, table, stem=loaded.stem, settings=settings)
     unsubscribe = table.tokenise(UNSUBSCRIBE)
     subject = table.tokenise(issue.subject)
     preheader = table.tokenise(issue.preheader or "")

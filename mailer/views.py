@@ -8,6 +8,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from mailer.config import Settings
+from mailer.ical import calendar_path
 from mailer.issue import Issue
 from mailer.markdown import markdown_to_html
 from mailer.placeholders import PlaceholderTable
@@ -36,9 +38,36 @@ def format_when(start: date | datetime, end: date | datetime | None) -> str:
     return f"{format_date(start)} to {format_date(end)}"
 
 
-def issue_views(issue: Issue, table: PlaceholderTable) -> list[dict[str, Any]]:
-    """Return one dict per block: text tokenised, Markdown as HTML, dates formatted."""
-    return [_view(_tokenise(block.model_dump(), table)) for block in issue.blocks]
+def issue_views(
+    issue: Issue,
+    table: PlaceholderTable,
+    *,
+    stem: str | None = None,
+    settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Return one dict per block: text tokenised, Markdown as HTML, dates formatted.
+
+    Items of dates and courses blocks get `calendar_url`: their .ics file in the web archive
+    (see mailer/archive.py), or None without a date, a stem or an archive URL.
+    """
+    views = []
+    for block_index, block in enumerate(issue.blocks):
+        view = _view(_tokenise(block.model_dump(), table))
+        if view["type"] in ("dates", "courses"):
+            for item_index, item in enumerate(view["items"]):
+                dated = item["date"] is not None
+                item["calendar_url"] = _calendar_url(settings, stem, block_index, item_index, dated)
+        views.append(view)
+    return views
+
+
+def _calendar_url(
+    settings: Settings | None, stem: str | None, block_index: int, item_index: int, dated: bool
+) -> str | None:
+    """Return the item's .ics in the archive: the same path mailer.archive writes it to."""
+    if settings is None or settings.archive_url is None or stem is None or not dated:
+        return None
+    return settings.archive_url.rstrip("/") + "/" + calendar_path(stem, block_index, item_index)
 
 
 def _tokenise(value: Any, table: PlaceholderTable) -> Any:

@@ -16,10 +16,8 @@ from playwright.sync_api import Browser, Page
 
 from mailer.compose import compose_issue
 from mailer.issue import Issue, load_issue
-from tests.browser import browser
 from tests.conftest import REPO_DIR
 
-__all__ = ["browser"]  # the fixture, imported for pytest
 pytestmark = pytest.mark.browser
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"
@@ -153,7 +151,7 @@ def test_a_watching_preview_reloads_when_the_issue_changes(
     shutil.copy(SAMPLE, issue)
     preview = isolated / "build" / SAMPLE.name.replace(".yaml", ".preview.html")
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "mailer.cli", "compose", str(issue), "--watch", "--no-open"],
+        [sys.executable, "-m", "mailer", "compose", str(issue), "--watch", "--no-open"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

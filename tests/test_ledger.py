@@ -226,10 +226,19 @@ def test_export_neutralises_formulas(ledger: Ledger, isolated: Path) -> None:
         [
             "'=cmd@x.org",
             "failed",
-            "0",
+            "1",
             "550",
             '\'=HYPERLINK("http://evil.example","click")',
             "2023-10-20T09:00:00+00:00",
         ],
-        ["b@x.org", "deferred", "0", "451", "'-1 +2 @SUM(A1)", "2023-10-20T09:00:00+00:00"],
+        ["b@x.org", "deferred", "1", "451", "'-1 +2 @SUM(A1)", "2023-10-20T09:00:00+00:00"],
     ]
+
+
+def test_a_refusal_before_data_counts_as_one_attempt(ledger: Ledger) -> None:
+    ledger.add_pending(ISSUE, rows("a@x.org"), NOW)
+    ledger.mark_deferred(ISSUE, "a@x.org", 451, "try later", NOW)
+    ledger.mark_sending(ISSUE, "a@x.org", NOW)
+    ledger.mark_sent(ISSUE, "a@x.org", 250, "ok", NOW)
+    row = ledger.row(ISSUE, "a@x.org")
+    assert row is not None and (row.state, row.attempts) == ("sent", 2)

@@ -17,8 +17,6 @@ from mailer.errors import DeliveryError, SettingsError
 from mailer.transport import ConnectionLost, Outcome, SmtpConnection, probe
 from tests.smtp_servers import MakeServer, SmtpServer, free_port, wait_until
 
-pytest_plugins = ["tests.smtp_servers"]
-
 SENDER = "news@example.org"
 PASSWORD = "correct-horse-battery-staple"
 

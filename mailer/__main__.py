@@ -1,0 +1,5 @@
+"""Run mailer as `python -m mailer`."""
+
+from mailer.cli import entry
+
+entry()

@@ -1,0 +1,208 @@
+"""Where the parts of the final HTML came from: the issue's links, images and headings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from mailer.issue import (
+    ButtonBlock,
+    CoursesBlock,
+    DatesBlock,
+    ImageBlock,
+    Issue,
+    NewsBlock,
+)
+from mailer.placeholders import PLACEHOLDER
+from mailer.yamlsource import Loc, dotted
+
+# Placeholders become this before Markdown is parsed (it survives URL normalisation), then
+# a wildcard: the HTML holds the sample recipient's value where the issue has {{ ... }}.
+_WILD = "MAILERWILDX"
+_md = MarkdownIt("commonmark", {"html": False})
+_SNIPPET_CHARS = 24  # a run of body text long enough to tell blocks apart
+
+
+def _pattern(value: str, *, collapse: bool = False) -> re.Pattern[str]:
+    value = PLACEHOLDER.sub(_WILD, value)
+    if collapse:
+        value = " ".join(value.split())
+    return re.compile(".*?".join(re.escape(part) for part in value.split(_WILD)), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class LinkSource:
+    """A link the issue wrote: where its URL and its text are, and its item's title."""
+
+    block: int
+    url_loc: str
+    text_loc: str
+    context: str
+    url: re.Pattern[str]
+    text: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """A heading, title, image or run of text the issue wrote, and where."""
+
+    block: int
+    loc: str
+    text: re.Pattern[str]
+
+
+@dataclass
+class Origins:
+    """Everything in the issue that the HTML can be traced back to."""
+
+    links: list[LinkSource] = field(default_factory=list)
+    images: list[TextSource] = field(default_factory=list)  # matched against src
+    headings: list[TextSource] = field(default_factory=list)
+    snippets: list[TextSource] = field(default_factory=list)
+    block_types: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, issue: Issue) -> Origins:
+        """Index every block of the issue."""
+        origins = cls()
+        for index, block in enumerate(issue.blocks):
+            origins.block_types.append(block.type)
+            origins._add_block(index, block)
+        return origins
+
+    def link(self, url: str, text: str) -> LinkSource | None:
+        """Return the issue's link with this URL, preferring the one with this text."""
+        found = [s for s in self.links if s.url.fullmatch(url)]
+        shown = " ".join(text.split())
+        return next((s for s in found if s.text.fullmatch(shown)), found[0] if found else None)
+
+    def image(self, src: str) -> TextSource | None:
+        """Return where the issue set this image source."""
+        return next((s for s in self.images if s.text.fullmatch(src)), None)
+
+    def heading(self, text: str) -> TextSource | None:
+        """Return where the issue wrote a heading or title with this text."""
+        shown = " ".join(text.split())
+        return next((s for s in self.headings if s.text.fullmatch(shown)), None)
+
+    def block_loc(self, index: int) -> str:
+        """Return `blocks[3] (article)`."""
+        return f"blocks[{index}] ({self.block_types[index]})"
+
+    def _add_block(self, index: int, block: object) -> None:
+        loc: Loc = ("blocks", index)
+        heading = getattr(block, "heading", None)
+        if heading:
+            self._heading(index, (*loc, "heading"), heading)
+        body = getattr(block, "body", None)
+        if body:
+            self._body(index, (*loc, "body"), body, context="")
+        if isinstance(block, DatesBlock):
+            for j, date_item in enumerate(block.items):
+                here = (*loc, "items", j)
+                self._heading(index, (*here, "title"), date_item.title)
+                if date_item.url:
+                    self._link(index, here, "url", "title", date_item.url, date_item.title, "")
+        elif isinstance(block, NewsBlock):
+            for j, news_item in enumerate(block.items):
+                here = (*loc, "items", j)
+                self._heading(index, (*here, "title"), news_item.title)
+                if news_item.body:
+                    self._body(index, (*here, "body"), news_item.body, news_item.title)
+                for k, link in enumerate(news_item.links):
+                    at = (*here, "links", k)
+                    self._link(index, at, "url", "text", link.url, link.text, news_item.title)
+        elif isinstance(block, CoursesBlock):
+            for j, course in enumerate(block.items):
+                here = (*loc, "items", j)
+                self._heading(index, (*here, "title"), course.title)
+                if course.body:
+                    self._body(index, (*here, "body"), course.body, course.title)
+                self._link(index, here, "url", "button", course.url, course.button, course.title)
+        elif isinstance(block, ImageBlock):
+            self.images.append(TextSource(index, dotted((*loc, "src")), _pattern(block.src)))
+            self.snippets.append(TextSource(index, dotted((*loc, "alt")), _pattern(block.alt)))
+            if block.url:
+                self._link(index, loc, "url", "alt", block.url, block.alt, "")
+        elif isinstance(block, ButtonBlock):
+            self._link(index, loc, "url", "text", block.url, block.text, "")
+
+    def _heading(self, block: int, loc: Loc, text: str) -> None:
+        self.headings.append(TextSource(block, dotted(loc), _pattern(text, collapse=True)))
+
+    def _link(
+        self, block: int, loc: Loc, url_key: str, text_key: str, url: str, text: str, context: str
+    ) -> None:
+        self.links.append(
+            LinkSource(
+                block,
+                dotted((*loc, url_key)),
+                dotted((*loc, text_key)),
+                context,
+                _pattern(url),
+                _pattern(text, collapse=True),
+            )
+        )
+
+    def _body(self, block: int, loc: Loc, body: str, context: str) -> None:
+        where = dotted(loc)
+        tokens = _md.parse(PLACEHOLDER.sub(_WILD, body))
+        for position, token in enumerate(tokens):
+            if token.type == "heading_open" and position + 1 < len(tokens):
+                text = _plain(tokens[position + 1].children or [])
+                self.headings.append(TextSource(block, where, _pattern(text, collapse=True)))
+            for text in _runs(token.children or []):
+                self.snippets.append(TextSource(block, where, _pattern(text, collapse=True)))
+            self._inline_links(block, where, token.children or [], context)
+
+    def _inline_links(self, block: int, where: str, children: list[Token], context: str) -> None:
+        open_href: str | None = None
+        label: list[Token] = []
+        for child in children:
+            if child.type == "link_open":
+                open_href, label = str(child.attrGet("href") or ""), []
+            elif child.type == "link_close" and open_href is not None:
+                text = _plain(label)
+                self.links.append(
+                    LinkSource(
+                        block,
+                        where,
+                        where,
+                        context,
+                        _pattern(open_href),
+                        _pattern(text, collapse=True),
+                    )
+                )
+                open_href = None
+            elif open_href is not None:
+                label.append(child)
+            if child.type == "image":
+                self.images.append(TextSource(block, where, _pattern(str(child.attrGet("src")))))
+
+
+def _plain(children: Iterable[Token]) -> str:
+    """Return the text of inline tokens, as the HTML shows it."""
+    parts = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(child.content)
+    return "".join(parts).replace(_WILD, "{{ }}")
+
+
+def _runs(children: Iterable[Token]) -> list[str]:
+    """Return runs of plain text long enough to recognise a block by (placeholders split)."""
+    runs = []
+    for child in children:
+        if child.type == "text":
+            for part in child.content.split(_WILD):
+                if len(part.strip()) >= _SNIPPET_CHARS:
+                    runs.append(part.strip())
+    return runs[:2]

@@ -1,0 +1,220 @@
+"""Send an issue: plan it, then deliver it to every recipient exactly once, resumably."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mailer.config import Settings, load_settings
+from mailer.delivery import Clock, DeliveryRun, Progress
+from mailer.errors import DeliveryError, IssueError, RecipientsError
+from mailer.issue import LoadedIssue, load_issue
+from mailer.ledger import LEDGER_FILE, Ledger
+from mailer.lock import folder_lock
+from mailer.message import MessageFactory
+from mailer.recipients import (
+    Recipient,
+    RecipientScan,
+    iter_recipients,
+    load_unsubscribed,
+    scan_recipients,
+    validate_address,
+)
+from mailer.render import Rendered, render_issue
+from mailer.transport import ConnectionLost, Outcome, SmtpConnection
+
+UNSUBSCRIBED_FILE = "unsubscribed.csv"
+
+
+def utc_now() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """Everything checked and rendered before anything is sent."""
+
+    folder: Path
+    settings: Settings
+    loaded: LoadedIssue
+    rendered: Rendered
+    recipients_path: Path
+    encoding: str
+    scan: RecipientScan
+    unsubscribed: frozenset[str]
+    content_hash: str
+    already_sent: int
+
+    @property
+    def issue_id(self) -> str:
+        """Return the issue's id in the ledger: its file name without .yaml."""
+        return self.loaded.stem
+
+    @property
+    def server(self) -> str:
+        """Return host:port of the SMTP server."""
+        return f"{self.settings.smtp.host}:{self.settings.smtp.effective_port}"
+
+    def recipients(self) -> Iterable[Recipient]:
+        """Stream the sendable recipients again (never all in memory)."""
+        return iter_recipients(self.recipients_path, self.unsubscribed, encoding=self.encoding)
+
+    def factory(self, *, test: bool = False) -> MessageFactory:
+        """Return the message builder for this issue."""
+        secret = self.settings.unsubscribe_secret
+        return MessageFactory.prepare(
+            self.settings,
+            self.rendered,
+            self.issue_id,
+            unsubscribe_secret=secret.get_secret_value() if secret else None,
+            test=test,
+        )
+
+
+@dataclass
+class SendReport:
+    """What a real send did, for the closing summary."""
+
+    issue_id: str
+    counts: dict[str, int]
+    sent_now: int = 0
+    recovered_unknown: int = 0
+    skipped_duplicates: int = 0
+    skipped_unsubscribed: int = 0
+    skipped_invalid: int = 0
+    stopped: DeliveryError | None = None
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Return whether every recipient of the issue has been sent to."""
+        return not any(self.counts.get(s, 0) for s in ("pending", "deferred", "failed", "unknown"))
+
+
+def prepare_send(
+    folder: Path,
+    issue_path: Path,
+    *,
+    recipients_path: Path | None = None,
+    skip_invalid: bool = False,
+    encoding: str = "utf-8-sig",
+    shown_issue: str | None = None,
+) -> SendPlan:
+    """Validate settings, issue and list, and render once; raise on anything to fix first."""
+    settings = load_settings(folder)
+    loaded = load_issue(issue_path, shown_issue)
+    rendered = render_issue(folder, loaded, settings)
+    path = recipients_path or settings.recipients
+    if not path.is_absolute() and not path.exists():
+        path = folder / path
+    unsubscribed = frozenset(load_unsubscribed(folder / UNSUBSCRIBED_FILE))
+    scan = scan_recipients(path, unsubscribed, encoding=encoding)
+    if scan.problems and not skip_invalid:
+        count = len(scan.problems)
+        raise RecipientsError(
+            f"{path}: {count} invalid row(s); nothing was sent. Fix them, or pass "
+            "--skip-invalid to send to the rest",
+            scan.problems,
+        )
+    if scan.valid == 0:
+        raise RecipientsError(f"{path}: no one to send to (columns: {', '.join(scan.columns)})")
+    already = 0
+    if (folder / LEDGER_FILE).exists():
+        with Ledger.open(folder) as ledger:
+            already = ledger.counts(loaded.stem).get("sent", 0)
+    digest = hashlib.sha256(
+        repr((rendered.subject.pieces, rendered.html.pieces, rendered.text.pieces)).encode()
+        + repr(rendered.table.expressions).encode()
+    ).hexdigest()
+    plan = SendPlan(
+        folder, settings, loaded, rendered, path, encoding, scan, unsubscribed, digest, already
+    )
+    plan.factory()  # refuses now, not mid-run, when the unsubscribe secret is missing
+    return plan
+
+
+def deliver(
+    plan: SendPlan,
+    *,
+    resend_unknown: bool = False,
+    allow_changes: bool = False,
+    progress: Progress | None = None,
+    started: Callable[[int], None] | None = None,
+    now: Clock = utc_now,
+) -> SendReport:
+    """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
+    with folder_lock(plan.folder), Ledger.open(plan.folder) as ledger:
+        factory = plan.factory()
+        previous = ledger.start_issue(plan.issue_id, plan.content_hash, now())
+        if previous is not None:
+            if not allow_changes:
+                sent = ledger.counts(plan.issue_id).get("sent", 0)
+                raise IssueError(
+                    f"{plan.loaded.path}: the issue (or its layout or settings) changed since "
+                    f"it was first sent ({sent} already sent); pass --allow-changes to send "
+                    "the new version to the rest"
+                )
+            ledger.set_content_hash(plan.issue_id, plan.content_hash)
+        recovered = ledger.recover(plan.issue_id, now=now())
+        ledger.add_pending(
+            plan.issue_id,
+            ((r.key, r.email, factory.message_id(r.key)) for r in plan.recipients()),
+            now(),
+        )
+        wanted = {"pending", "deferred"} | ({"unknown"} if resend_unknown else set())
+        counts = ledger.counts(plan.issue_id)
+        if started is not None:
+            started(sum(counts[state] for state in wanted))
+        run = DeliveryRun(plan, factory, progress, now)
+        try:
+            run.start()
+            for recipient in plan.recipients():
+                if run.stop.is_set():
+                    break
+                if ledger.state_of(plan.issue_id, recipient.key) in wanted:
+                    run.put(recipient)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            run.stop.set()
+        finally:
+            run.finish()
+        ledger.mark_finished(plan.issue_id, now())
+        return SendReport(
+            issue_id=plan.issue_id,
+            counts=ledger.counts(plan.issue_id),
+            sent_now=run.sent,
+            recovered_unknown=recovered,
+            skipped_duplicates=plan.scan.duplicates,
+            skipped_unsubscribed=plan.scan.unsubscribed,
+            skipped_invalid=len(plan.scan.problems),
+            stopped=run.error,
+            interrupted=run.interrupted,
+        )
+
+
+def send_test(
+    plan: SendPlan, addresses: list[str], *, now: Clock = utc_now
+) -> list[tuple[str, Outcome]]:
+    """Send a marked proof to the given addresses only; the ledger is not touched."""
+    bad = [f'"{a}": {problem}' for a in addresses if (problem := validate_address(a))]
+    if bad:
+        raise RecipientsError("--test: " + "; ".join(bad))
+    factory = plan.factory(test=True)
+    results = []
+    with SmtpConnection(plan.settings.smtp) as connection:
+        for address in addresses:
+            message = factory.build({"email": address}, now=now())
+            try:
+                outcome = connection.send(
+                    plan.settings.from_address, address, message.data, on_accepted=lambda: None
+                )
+            except ConnectionLost as err:
+                outcome = Outcome("unknown", None, str(err))
+            results.append((address, outcome))
+            if not connection.is_open:
+                connection.open()
+    return results

@@ -1,0 +1,334 @@
+"""Sending against real SMTP servers on 127.0.0.1: everyone once, whatever goes wrong."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mailer.ledger import Ledger
+from tests.sending import ISSUE, addresses, cli, deliveries, make_folder, write_recipients
+from tests.smtp_servers import MakeServer
+
+STEM = Path(ISSUE).stem
+
+
+def states(folder: Path) -> dict[str, int]:
+    """Return the ledger's counts for the sample issue."""
+    with Ledger.open(folder) as ledger:
+        return ledger.counts(STEM)
+
+
+def test_everyone_gets_it_once_and_a_rerun_sends_nothing(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    emails = addresses(20)
+    make_folder(isolated, server, emails)
+    code, out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 1
+    assert "done: everyone on the list has the issue" in out
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert len(server.received) == 20
+    message = server.received[0].message
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["To"] == emails[0]
+
+
+def test_a_refused_address_fails_alone_and_is_named(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(5)
+    server = make_smtp_server(reject={emails[2]})
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 3
+    assert deliveries(server) == {e: 1 for e in emails if e != emails[2]}
+    assert f"{emails[2]}: failed (550" in _out + err
+    assert states(isolated)["failed"] == 1
+    code, out, _err = cli("status", STEM)
+    assert code == 0
+    assert f"{emails[2]}: failed after 1 attempt(s): 550" in out
+
+
+def test_a_451_twice_then_success_is_retried_within_the_run(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(3)
+    server = make_smtp_server(defer={emails[1]: 2})
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    with Ledger.open(isolated) as ledger:
+        row = ledger.row(STEM, emails[1])
+    assert row is not None and (row.state, row.attempts) == ("sent", 3)
+
+
+def test_a_lasting_451_is_deferred_to_the_next_run(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(3)
+    server = make_smtp_server(defer={emails[0]: 4})
+    make_folder(
+        isolated, server, emails, limits="per_second = 10000\nretry_delay = 0\nretries = 2\n"
+    )
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 3
+    assert "run the same command later" in err
+    assert states(isolated)["deferred"] == 1
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+
+
+def test_a_421_mid_session_reconnects_and_loses_no_one(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(12)
+    server = make_smtp_server(shutdown_at=5)
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 2
+
+
+def test_a_drop_before_the_reply_leaves_that_recipient_unknown_and_no_one_else(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(6)
+    server = make_smtp_server(hang_up_at="DATA_END", hang_up_for=emails[3])
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 3
+    assert deliveries(server) == {e: 1 for e in emails if e != emails[3]}
+    assert [r.recipients for r in server.unacknowledged] == [(emails[3],)]
+    assert states(isolated)["unknown"] == 1
+    cli("send", ISSUE, "--yes")
+    assert len(server.received) == 5, "an unknown recipient is not sent again by default"
+    code, _out, err = cli("send", ISSUE, "--yes", "--resend-unknown")
+    assert code == 0, err
+    assert deliveries(server)[emails[3]] == 1
+
+
+def test_a_drop_mid_session_is_resent_on_a_new_connection(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(6)
+    server = make_smtp_server(hang_up_at="RCPT", hang_up_for=emails[2])
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+
+
+def test_a_server_that_closes_every_five_messages(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(23)
+    server = make_smtp_server(close_every=5)
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 5
+
+
+def test_messages_per_connection_reconnects_on_purpose(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(10)
+    server = make_smtp_server()
+    make_folder(
+        isolated, server, emails, limits="per_second = 10000\nmessages_per_connection = 4\n"
+    )
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 3
+
+
+def test_four_connections_deliver_everyone_once(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(40)
+    server = make_smtp_server(reply_delay=0.005)
+    make_folder(isolated, server, emails, limits="per_second = 10000\nconnections = 4\n")
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 4
+
+
+def test_a_refused_login_exits_4_and_never_shows_the_password(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(tls="starttls", logins={"news": "right"}, refuse_login=True)
+    make_folder(isolated, server, addresses(3), smtp='username = "news"\n')
+    password = "S3cret-Pa55word"
+    code, out, err = cli("-v", "send", ISSUE, "--yes", env={"MAILER_SMTP_PASSWORD": password})
+    assert code == 4
+    assert f"127.0.0.1:{server.port}: login refused" in err
+    assert password not in out + err
+    assert server.received == []
+    assert states(isolated)["pending"] == 3
+
+
+def test_an_untrusted_certificate_sends_nothing(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(tls="starttls")
+    make_folder(isolated, server, addresses(3))
+    settings = isolated / "mailer.toml"
+    settings.write_text(
+        "\n".join(
+            line for line in settings.read_text().splitlines() if not line.startswith("ca_file")
+        )
+    )
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 4
+    assert "certificate" in err
+    assert server.received == []
+
+
+def test_starttls_is_required_when_configured(isolated: Path, make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    code, _out, err = cli("send", ISSUE, "--yes", env={"MAILER_SMTP_SECURITY": "starttls"})
+    assert code == 4
+    assert "does not offer STARTTLS" in err
+    assert server.received == []
+
+
+def test_too_many_failures_in_a_row_stop_the_run(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(30)
+    server = make_smtp_server(reject=set(emails))
+    make_folder(
+        isolated, server, emails, limits="per_second = 10000\nmax_consecutive_failures = 5\n"
+    )
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 4
+    assert "stopped after 5 failures in a row" in err
+    counts = states(isolated)
+    assert counts["failed"] == 5
+    assert counts["pending"] >= 20
+
+
+def test_new_rows_are_sent_on_a_rerun(isolated: Path, make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server()
+    emails = addresses(4)
+    make_folder(isolated, server, emails)
+    assert cli("send", ISSUE, "--yes")[0] == 0
+    more = emails + addresses(3, start=100)
+    write_recipients(isolated, more)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(more, 1)
+
+
+def test_a_changed_issue_stops_the_rerun_unless_allowed(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(defer={"person00001@example.org": 9})
+    make_folder(isolated, server, addresses(3), limits="per_second = 10000\nretries = 0\n")
+    assert cli("send", ISSUE, "--yes")[0] == 3
+    issue = isolated / ISSUE
+    text = issue.read_text()
+    issue.write_text(text.replace('subject: "L&D Newsletter, issue 12"', 'subject: "Corrected"'))
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 1
+    assert "changed since it was first sent (2 already sent)" in err and "--allow-changes" in err
+    assert len(server.received) == 2
+    code, _out, err = cli("send", ISSUE, "--yes", "--allow-changes")
+    assert code == 3  # still deferred by the server, but the new version was tried
+    assert states(isolated)["deferred"] == 1
+
+
+def test_duplicates_and_unsubscribed_are_skipped_and_counted(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    emails = addresses(4)
+    make_folder(isolated, server, [*emails, emails[0].upper()])
+    assert cli("unsubscribe", emails[1])[0] == 0
+    code, out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == {e: 1 for e in emails if e != emails[1]}
+    assert "skipped: 1 duplicate, 1 unsubscribed, 0 invalid" in out
+
+
+def test_invalid_rows_stop_the_send_unless_skipped(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, [*addresses(2), "bob@"])
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 1
+    assert "recipients.csv:4:" in err and "--skip-invalid" in err
+    assert server.received == []
+    code, _out, err = cli("send", ISSUE, "--yes", "--skip-invalid")
+    assert code == 0, err
+    assert len(server.received) == 2
+
+
+def test_a_proof_goes_only_to_the_test_address(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(3))
+    code, out, err = cli("send", ISSUE, "--test", "editor@example.org")
+    assert code == 0, err
+    assert "editor@example.org: sent" in out
+    assert [r.recipients for r in server.received] == [("editor@example.org",)]
+    assert server.received[0].message["Subject"].startswith("[TEST] ")
+    assert not (isolated / ".mailer" / "ledger.sqlite3").exists()
+
+
+def test_without_a_terminal_it_refuses_to_send_without_yes(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    code, _out, err = cli("send", ISSUE)
+    assert code == 2
+    assert "pass --yes" in err
+    assert server.received == []
+
+
+def test_a_dry_run_writes_every_message_and_opens_no_socket(
+    isolated: Path, make_smtp_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_smtp_server()
+    emails = addresses(7)
+    make_folder(isolated, server, emails)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a dry run opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    code, out, err = cli("send", ISSUE, "--dry-run")
+    assert code == 0, err
+    outbox = isolated / "build" / "outbox" / STEM
+    assert len(list(outbox.glob("*.eml"))) == 7
+    assert emails[6] in (outbox / "index.html").read_text()
+    assert "nothing was sent" in out
+    assert not (isolated / ".mailer").exists()
+    assert server.received == []
+
+
+def test_a_missing_unsubscribe_secret_is_named_before_anything_is_sent(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    code, _out, err = cli("send", ISSUE, "--yes", env={"MAILER_UNSUBSCRIBE_SECRET": ""})
+    assert code == 1
+    assert "MAILER_UNSUBSCRIBE_SECRET" in err
+    assert server.received == []
