@@ -76,10 +76,29 @@ def check_issue(
     loaded = load_issue(issue_path, _shown(issue_path))
     rendered = render_issue(folder, loaded, settings)
     email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
+    return email_findings(folder, loaded, settings, email, online=online, timeout=timeout)
+
+
+def email_findings(
+    folder: Path,
+    loaded: LoadedIssue,
+    settings: Settings,
+    email: Personalised,
+    *,
+    online: bool = False,
+    timeout: float = 10.0,
+) -> list[Finding]:
+    """Run every check on a rendered email; place each finding at its file and line."""
+    from mailer.archive import archive_warnings
+
     findings = check_email(
         loaded=loaded, settings=settings, email=email, online=online, timeout=timeout
     )
-    return locate_findings(findings, folder=folder, loaded=loaded, settings=settings)
+    located = locate_findings(findings, folder=folder, loaded=loaded, settings=settings)
+    for problem in archive_warnings(folder, loaded, settings):
+        where = problem.path if problem.line is None else f"{problem.path}:{problem.line}"
+        located.append(Finding("warning", "archive", where, problem.message, problem.hint))
+    return located
 
 
 def has_errors(findings: list[Finding]) -> bool:

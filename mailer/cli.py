@@ -143,6 +143,15 @@ def validate(
 def _report_composed(ctx: typer.Context, composed: Composed) -> None:
     for warning in composed.warnings:
         warn(str(warning))
+    errors = [f for f in composed.findings if f.severity == "error"]
+    for finding in errors:
+        typer.echo(str(finding), err=True)
+    if composed.findings:
+        count = len(composed.findings) - len(errors)
+        warn(
+            f"checks: {len(errors)} error(s), {count} warning(s); the preview lists them, "
+            "and `mailer check` explains each"
+        )
     size = composed.html_bytes / 1024
     say(
         ctx,
@@ -199,6 +208,69 @@ def compose(
     _report_composed(ctx, composed)
     if open_preview:
         _open_in_browser(composed.preview_path)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    issue: Annotated[Path, typer.Argument(help="The issue file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Also fetch every link once and report broken ones.")
+    ] = False,
+) -> None:
+    """Check the final email: size, links, dates, accessibility, client support, text part.
+
+    Exit 1 when there is an error. Example: mailer check issues/2023-10-20-ld-newsletter.yaml
+    """
+    from mailer.check import check_issue, findings_json, has_errors
+
+    findings = run(lambda: check_issue(options(ctx).folder, in_folder(ctx, issue), online=online))
+    if as_json:
+        typer.echo(findings_json(findings), nl=False)
+    else:
+        for finding in findings:
+            typer.echo(str(finding))
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = len(findings) - errors
+        say(ctx, f"{issue}: {errors} error(s), {warnings} warning(s)")
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def archive(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to build the site (build/archive).")
+    ] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Include issues not yet sent or due.")
+    ] = False,
+) -> None:
+    """Build the web archive: an index, a page per issue, an Atom feed and calendar files.
+
+    Example: mailer archive --out public/newsletter
+    """
+    from datetime import UTC, datetime
+
+    from mailer.archive import ARCHIVE_DIR, build_archive
+
+    folder = options(ctx).folder
+    out_dir = in_folder(ctx, out) if out else folder / ARCHIVE_DIR
+    report = run(
+        lambda: build_archive(folder, out_dir, include_all=include_all, now=datetime.now(UTC))
+    )
+    say(
+        ctx,
+        f"wrote {len(report.issues)} issue(s) and {report.calendar_files} calendar "
+        f"file(s) to {report.out_dir}; open {report.out_dir / 'index.html'}",
+    )
+    if report.skipped:
+        say(
+            ctx,
+            f"left out (not sent, not yet due; --all includes them): {', '.join(report.skipped)}",
+        )
 
 
 def _open_in_browser(path: Path) -> None:

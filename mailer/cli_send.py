@@ -44,6 +44,9 @@ def send(
     encoding: Annotated[
         str, typer.Option("--encoding", help="The list's encoding, e.g. cp1252.")
     ] = "utf-8-sig",
+    force: Annotated[
+        bool, typer.Option("--force", help="Send although `mailer check` finds errors.")
+    ] = False,
 ) -> None:
     """Send an issue to everyone on the list, once; a re-run resumes where it stopped.
 
@@ -62,8 +65,11 @@ def send(
             skip_invalid=skip_invalid,
             encoding=encoding,
             shown_issue=str(issue),
+            force=force,
         )
     )
+    if plan.forced_errors:
+        warn(f"sending despite {plan.forced_errors} error(s) from `mailer check` (--force)")
     for problem in plan.scan.problems:
         warn(f"skipped: {problem}")
     if dry_run:
@@ -130,7 +136,7 @@ def _send(
         )
     )
     reporter.close()
-    _summarise(ctx, report)
+    _summarise(ctx, report, plan.forced_errors)
 
 
 class _Reporter:
@@ -184,8 +190,10 @@ def _describe(outcome: Outcome) -> str:
     return f"{outcome.kind} ({code}{outcome.text})" if outcome.kind != "sent" else "sent"
 
 
-def _summarise(ctx: typer.Context, report: SendReport) -> None:
+def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> None:
     counts = report.counts
+    if forced_errors:
+        warn(f"sent with --force despite {forced_errors} error(s) from `mailer check`")
     say(ctx, f"{report.issue_id}: sent {report.sent_now} now; {counts['sent']} sent in all")
     say(
         ctx,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.check import Finding, email_findings
 from mailer.config import SETTINGS_FILE, Settings, load_settings
 from mailer.errors import MailerError, Problem
 from mailer.issue import LoadedIssue, load_issue
@@ -29,6 +30,7 @@ class Composed:
     preview_path: Path
     html_bytes: int
     warnings: tuple[Problem, ...]
+    findings: tuple[Finding, ...]
     render_seconds: float
 
 
@@ -55,7 +57,8 @@ def compose_issue(
     rendered = render_issue(folder, loaded, settings)
     email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
     render_seconds = time.perf_counter() - started
-    return _write(out_dir, loaded, settings, email, render_seconds, watching)
+    findings = tuple(email_findings(folder, loaded, settings, email))
+    return _write(out_dir, loaded, settings, email, findings, render_seconds, watching)
 
 
 def _write(
@@ -63,6 +66,7 @@ def _write(
     loaded: LoadedIssue,
     settings: Settings,
     email: Personalised,
+    findings: tuple[Finding, ...],
     render_seconds: float,
     watching: bool,
 ) -> Composed:
@@ -79,14 +83,20 @@ def _write(
         email,
         sender=sender_line(settings),
         preheader=email.preheader,
-        problems=[str(w) for w in loaded.warnings],
+        problems=[str(w) for w in loaded.warnings] + [str(f) for f in findings],
         reload=reload,
     )
     _write_file(preview_path, page.encode("utf-8"))
     if reload is not None:
         _write_version(out_dir, *reload)
     return Composed(
-        html_path, text_path, preview_path, len(html_bytes), loaded.warnings, render_seconds
+        html_path,
+        text_path,
+        preview_path,
+        len(html_bytes),
+        loaded.warnings,
+        findings,
+        render_seconds,
     )
 
 

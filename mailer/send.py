@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mailer.check import Finding
 from mailer.config import Settings, load_settings
 from mailer.delivery import Clock, DeliveryRun, Progress
 from mailer.errors import DeliveryError, IssueError, RecipientsError
@@ -48,6 +49,7 @@ class SendPlan:
     unsubscribed: frozenset[str]
     content_hash: str
     already_sent: int
+    forced_errors: int
 
     @property
     def issue_id(self) -> str:
@@ -103,11 +105,19 @@ def prepare_send(
     skip_invalid: bool = False,
     encoding: str = "utf-8-sig",
     shown_issue: str | None = None,
+    force: bool = False,
 ) -> SendPlan:
-    """Validate settings, issue and list, and render once; raise on anything to fix first."""
+    """Validate settings, issue and list, render once and check; raise on anything to fix."""
     settings = load_settings(folder)
     loaded = load_issue(issue_path, shown_issue)
     rendered = render_issue(folder, loaded, settings)
+    errors = _check_errors(folder, loaded, settings, rendered)
+    if errors and not force:
+        listed = "\n".join(f"  {finding}" for finding in errors)
+        raise IssueError(
+            f"{loaded.path}: {len(errors)} error(s) found by `mailer check`; nothing was sent. "
+            f"Fix them, or pass --force to send anyway:\n{listed}"
+        )
     path = recipients_path or settings.recipients
     if not path.is_absolute() and not path.exists():
         path = folder / path
@@ -131,10 +141,31 @@ def prepare_send(
         + repr(rendered.table.expressions).encode()
     ).hexdigest()
     plan = SendPlan(
-        folder, settings, loaded, rendered, path, encoding, scan, unsubscribed, digest, already
+        folder,
+        settings,
+        loaded,
+        rendered,
+        path,
+        encoding,
+        scan,
+        unsubscribed,
+        digest,
+        already,
+        len(errors),
     )
     plan.factory()  # refuses now, not mid-run, when the unsubscribe secret is missing
     return plan
+
+
+def _check_errors(
+    folder: Path, loaded: LoadedIssue, settings: Settings, rendered: Rendered
+) -> list[Finding]:
+    """Return the errors `mailer check` finds in the email a sample recipient would get."""
+    from mailer.check import email_findings
+    from mailer.compose import SAMPLE_RECIPIENT, sample_extras
+
+    email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
+    return [f for f in email_findings(folder, loaded, settings, email) if f.severity == "error"]
 
 
 def deliver(

@@ -128,8 +128,47 @@ def test_a_usage_error_exits_2() -> None:
     assert invoke("no-such-command")[0] == 2
 
 
-@pytest.mark.parametrize("command", ["init", "validate", "compose"])
+@pytest.mark.parametrize(
+    "command",
+    ["init", "validate", "compose", "check", "archive", "send", "status", "unsubscribe"],
+)
 def test_every_command_has_help_with_an_example(command: str) -> None:
     code, out, _err = invoke(command, "--help")
     assert code == 0
     assert "Example: mailer" in out
+
+
+def test_check_is_clean_on_the_sample_and_exits_1_on_an_error(isolated: Path) -> None:
+    invoke("init", ".")
+    code, out, _err = invoke("check", f"issues/{SAMPLE_NAME}")
+    assert code == 0, out
+    assert "0 error(s)" in out
+    issue = isolated / "issues" / SAMPLE_NAME
+    issue.write_text(issue.read_text().replace("date: 2023-11-02", "date: 2023-10-02", 1))
+    code, out, _err = invoke("check", f"issues/{SAMPLE_NAME}")
+    assert code == 1
+    assert f"error (dates): issues/{SAMPLE_NAME}:" in out
+    code, out, _err = invoke("check", f"issues/{SAMPLE_NAME}", "--json")
+    assert code == 1
+    assert '"ok": false' in out
+
+
+def test_compose_shows_check_errors_in_the_preview(isolated: Path) -> None:
+    invoke("init", ".")
+    issue = isolated / "issues" / SAMPLE_NAME
+    issue.write_text(issue.read_text().replace("date: 2023-11-02", "date: 2023-10-02", 1))
+    code, _out, err = invoke("compose", f"issues/{SAMPLE_NAME}", "--no-open")
+    assert code == 0
+    assert "error (dates)" in err
+    preview = isolated / "build" / SAMPLE_NAME.replace(".yaml", ".preview.html")
+    assert "error (dates)" in preview.read_text()
+
+
+def test_archive_builds_the_site_of_due_issues(isolated: Path) -> None:
+    invoke("init", ".")
+    code, out, err = invoke("archive")
+    assert code == 0, err
+    stem = SAMPLE_NAME.removesuffix(".yaml")
+    assert (isolated / "build" / "archive" / f"{stem}.html").is_file()
+    assert (isolated / "build" / "archive" / "feed.xml").is_file()
+    assert "wrote 1 issue(s)" in out

@@ -332,3 +332,21 @@ def test_a_missing_unsubscribe_secret_is_named_before_anything_is_sent(
     assert code == 1
     assert "MAILER_UNSUBSCRIBE_SECRET" in err
     assert server.received == []
+
+
+def test_check_errors_stop_a_send_unless_forced(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    issue = isolated / ISSUE
+    issue.write_text(issue.read_text().replace("date: 2023-11-02", "date: 2023-10-02", 1))
+    for args in (("--dry-run",), ("--yes",)):
+        code, _out, err = cli("send", ISSUE, *args)
+        assert code == 1
+        assert "error(s) found by `mailer check`" in err and "--force" in err
+    assert server.received == []
+    code, _out, err = cli("send", ISSUE, "--yes", "--force")
+    assert code == 0, err
+    assert "despite 1 error(s)" in err
+    assert len(server.received) == 2
