@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,15 +43,35 @@ def options(ctx: typer.Context) -> Options:
     return found
 
 
+_run_log: logging.Logger | None = None  # set while a send runs: lines go to .mailer/log too
+
+
 def say(ctx: typer.Context, text: str) -> None:
     """Print a line of progress unless --quiet."""
+    if _run_log is not None:
+        _run_log.info(text)
     if not options(ctx).quiet:
         typer.echo(text)
 
 
 def warn(text: str) -> None:
     """Print a warning to stderr."""
+    if _run_log is not None:
+        _run_log.warning(text)
     typer.echo(f"warning: {text}", err=True)
+
+
+def note(text: str) -> None:
+    """Write a line to the run log only."""
+    if _run_log is not None:
+        _run_log.info(text)
+
+
+def fail(text: str) -> None:
+    """Print an error to stderr."""
+    if _run_log is not None:
+        _run_log.error(text)
+    typer.echo(f"error: {text}", err=True)
 
 
 @contextmanager
@@ -59,8 +80,31 @@ def reported() -> Iterator[None]:
     try:
         yield
     except MailerError as err:
-        typer.echo(f"error: {err}", err=True)
+        fail(str(err))
         raise typer.Exit(err.exit_code) from None
+
+
+@contextmanager
+def logging_run(folder: Path, command: str) -> Iterator[None]:
+    """Append this run's lines, and how it ended, to the folder's .mailer/log."""
+    global _run_log
+    from mailer.runlog import close_log, open_log
+
+    _run_log = logger = open_log(folder)
+    logger.info("%s: started", command)
+    try:
+        yield
+    except typer.Exit as done:
+        logger.info("%s: ended with exit code %s", command, done.exit_code)
+        raise
+    except BaseException as err:
+        logger.error("%s: crashed: %r", command, err)
+        raise
+    else:
+        logger.info("%s: ended with exit code 0", command)
+    finally:
+        _run_log = None
+        close_log(logger)
 
 
 def run(call: Callable[[], T]) -> T:
@@ -123,19 +167,33 @@ def validate(
 
     Example: mailer validate issues/*.yaml
     """
-    from mailer.issue import load_issue
+    from datetime import UTC, datetime
 
+    from mailer.config import load_settings
+    from mailer.issue import load_issue
+    from mailer.schedule import schedule_problems
+
+    folder = options(ctx).folder
+    try:
+        settings = load_settings(folder)
+    except MailerError:
+        settings = None  # validate works on issue files alone; dates then keep their offsets
     failed = False
     for path in issues:
         try:
             loaded = load_issue(in_folder(ctx, path), str(path))
         except MailerError as err:
-            typer.echo(f"error: {err}", err=True)
+            fail(str(err))
             failed = True
             continue
-        for warning in loaded.warnings:
+        errors, warnings = schedule_problems(folder, loaded, settings, datetime.now(UTC))
+        for warning in [*loaded.warnings, *warnings]:
             warn(str(warning))
-        say(ctx, f"{path}: valid ({len(loaded.issue.blocks)} blocks)")
+        for error in errors:
+            fail(str(error))
+        failed = failed or bool(errors)
+        if not errors:
+            say(ctx, f"{path}: valid ({len(loaded.issue.blocks)} blocks)")
     if failed:
         raise typer.Exit(1)
 
@@ -189,7 +247,7 @@ def compose(
         def report(result: Composed | MailerError) -> None:
             nonlocal opened
             if isinstance(result, MailerError):
-                typer.echo(f"error: {result}", err=True)
+                fail(str(result))
                 preview = out_dir / f"{issue_path.stem}.preview.html"
             else:
                 _report_composed(ctx, result)

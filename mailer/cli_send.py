@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailer.cli import app, in_folder, options, run, say, warn
+from mailer.cli import app, fail, in_folder, logging_run, note, options, run, say, warn
 
 if TYPE_CHECKING:
     from mailer.send import SendPlan, SendReport
@@ -77,7 +78,8 @@ def send(
     elif test:
         _send_test(ctx, plan, test)
     else:
-        _send(ctx, plan, yes=yes, resend_unknown=resend_unknown, allow_changes=allow_changes)
+        with logging_run(folder, f"send {issue}"):
+            _send(ctx, plan, yes=yes, resend_unknown=resend_unknown, allow_changes=allow_changes)
 
 
 def _dry_run(ctx: typer.Context, plan: SendPlan, outbox: Path | None) -> None:
@@ -115,7 +117,7 @@ def _send(
 
     if not yes:
         if not sys.stdin.isatty():
-            typer.echo("error: no terminal to confirm on; pass --yes to send", err=True)
+            fail("no terminal to confirm on; pass --yes to send")
             raise typer.Exit(2)
         already = f" ({plan.already_sent} already sent)" if plan.already_sent else ""
         question = (
@@ -212,7 +214,7 @@ def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> No
             "send to them again"
         )
     if report.stopped is not None:
-        typer.echo(f"error: {report.stopped}", err=True)
+        fail(str(report.stopped))
         raise typer.Exit(report.stopped.exit_code)
     if report.interrupted:
         warn("interrupted: run the same command again to send to the rest")
@@ -248,7 +250,7 @@ def status(
     with run(lambda: Ledger.open(folder)) as ledger:
         summaries = [s for s in ledger.issues() if issue_id in (None, s.issue_id)]
         if issue_id and not summaries:
-            typer.echo(f"error: {issue_id}: not in the ledger; nothing was sent for it", err=True)
+            fail(f"{issue_id}: not in the ledger; nothing was sent for it")
             raise typer.Exit(1)
         for summary in summaries:
             state = "finished" if summary.finished_at else "not finished"
@@ -286,3 +288,69 @@ def unsubscribe(
     for address in addresses:
         known = address.strip() in added
         say(ctx, f"{address}: {'unsubscribed' if known else 'already unsubscribed'}")
+
+
+@app.command("send-due")
+def send_due(ctx: typer.Context) -> None:
+    """For cron: send every issue whose send_at has passed and that is not finished.
+
+    Silent when there is nothing to do; every run is logged to .mailer/log.
+    Example (crontab, see `mailer schedule --cron`): */5 * * * * mailer --dir ~/news send-due
+    """
+    from datetime import UTC, datetime
+
+    from mailer.config import load_settings
+    from mailer.schedule import send_due as send_due_issues
+
+    folder = options(ctx).folder
+    settings = run(lambda: load_settings(folder))
+    with logging_run(folder, "send-due"):
+        result = run(
+            lambda: send_due_issues(
+                folder, settings, datetime.now(UTC), lambda line: say(ctx, line), note
+            )
+        )
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    cron: Annotated[
+        bool, typer.Option("--cron", help="Print the crontab lines that send due issues.")
+    ] = False,
+) -> None:
+    """List the issues with their send_at and state: scheduled, due, sending, sent, late, failed.
+
+    Example: mailer schedule --cron
+    """
+    from datetime import UTC, datetime
+
+    from mailer.config import load_settings
+    from mailer.schedule import cron_lines, read_schedule
+
+    folder = options(ctx).folder
+    settings = run(lambda: load_settings(folder))
+    if cron:
+        typer.echo(cron_lines(folder.resolve(), _mailer_command(), settings), nl=False)
+        say(ctx, "# install: crontab -e, paste these lines, and fill in the secrets")
+        return
+    entries = run(lambda: read_schedule(folder, settings, datetime.now(UTC)))
+    if not entries:
+        say(ctx, "no issues in issues/")
+    for entry in entries:
+        when = (
+            f"{entry.send_at.astimezone(settings.zone):%a %Y-%m-%d %H:%M}" if entry.send_at else "-"
+        )
+        counts = ", ".join(f"{n} {state}" for state, n in entry.counts.items() if n)
+        details = "; ".join(part for part in (counts, entry.note) if part)
+        typer.echo(f"{entry.stem:40} {when:22} {entry.state:11} {details}".rstrip())
+
+
+def _mailer_command() -> str:
+    """Return how cron should call this mailer: its absolute path, or python -m mailer."""
+    launched = Path(sys.argv[0])
+    if launched.name == "mailer" and launched.is_file():
+        return shlex.quote(str(launched.resolve()))
+    return f"{shlex.quote(sys.executable)} -m mailer"

@@ -73,6 +73,21 @@ class Limits(_Strict):
     retry_delay: float = Field(default=2.0, ge=0)
 
 
+class Schedule(_Strict):
+    """How `mailer send-due` (run by cron) treats scheduled issues."""
+
+    max_lateness: str = "6h"
+    every_minutes: int = Field(default=5, ge=1, le=60)
+
+    @field_validator("max_lateness")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        from mailer.issue import parse_duration
+
+        parse_duration(value)
+        return value
+
+
 class Settings(_Strict):
     """Everything mailer.toml can say."""
 
@@ -93,6 +108,7 @@ class Settings(_Strict):
     brand: Brand = Brand()
     smtp: Smtp = Smtp()
     limits: Limits = Limits()
+    schedule: Schedule = Schedule()
     unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from email.header import decode_header
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +28,7 @@ from mailer.yamlsource import Loc, YamlSource, dotted, load_yaml
 
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|%0[adAD]|\\[rn]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", re.IGNORECASE)
 
 
 def _one_line(value: str) -> str:
@@ -73,6 +74,20 @@ def _diary_date(value: Any) -> date | datetime:
         raise ValueError(
             f'not a date ("{text}"); use YYYY-MM-DD, or YYYY-MM-DDTHH:MM for a time'
         ) from None
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a duration like 6h, 90m, 1d or 2h30m."""
+    match = _DURATION.fullmatch(text.strip().replace(" ", ""))
+    if not match or not any(match.groups()):
+        raise ValueError(f'not a duration ("{text}"); write e.g. 6h, 90m, 1d or 2h30m')
+    days, hours, minutes = (int(part) if part else 0 for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
 
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
@@ -204,6 +219,7 @@ class Issue(_Strict):
     date: date
     number: int | None = Field(default=None, ge=0)
     send_at: AwareDatetime | None = None
+    max_lateness: Annotated[str, AfterValidator(_duration)] | None = None
     layout: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")] | None = None
     blocks: list[Block] = Field(min_length=1)
 

@@ -16,8 +16,9 @@ from typing import Any, Literal
 from mailer.errors import MailerError
 
 LEDGER_FILE = Path(".mailer") / "ledger.sqlite3"
-STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown")
-State = Literal["pending", "sending", "sent", "deferred", "failed", "unknown"]
+# removed: no longer on the list (or unsubscribed) when a run went through it; not sent.
+STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "removed")
+State = Literal["pending", "sending", "sent", "deferred", "failed", "unknown", "removed"]
 Synchronous = Literal["FULL", "NORMAL"]
 # WAL + NORMAL survives a killed process but can lose the last commits on power loss (a lost
 # `sending` or `sent` mark means that recipient may get the issue twice); WAL + FULL fsyncs
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     recipient_key TEXT NOT NULL,
     email TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN
-        ('pending', 'sending', 'sent', 'deferred', 'failed', 'unknown')),
+        ('pending', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'removed')),
     attempts INTEGER NOT NULL DEFAULT 0,
     last_code INTEGER,
     last_text TEXT,
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (issue_id, recipient_key)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (issue_id, state);
+CREATE TABLE IF NOT EXISTS holds (
+    issue_id TEXT PRIMARY KEY,
+    held_at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 _COLUMNS = (
     "issue_id, recipient_key, email, state, attempts, last_code, last_text, message_id, "
@@ -182,9 +188,12 @@ class Ledger:
         stamp, before, iterator = _stamp(now), self._db.total_changes, iter(rows)
         while batch := list(itertools.islice(iterator, _BATCH)):
             with self._transaction() as db:
+                # A recipient back on the list after being removed is pending again.
                 db.executemany(
-                    "INSERT OR IGNORE INTO deliveries (issue_id, recipient_key, email, state, "
-                    "message_id, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)",
+                    "INSERT INTO deliveries (issue_id, recipient_key, email, state, "
+                    "message_id, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?) "
+                    "ON CONFLICT (issue_id, recipient_key) DO UPDATE SET state = 'pending', "
+                    "updated_at = excluded.updated_at WHERE state = 'removed'",
                     [(issue_id, key, email, mid, stamp, stamp) for key, email, mid in batch],
                 )
         added = self._db.total_changes - before
@@ -291,6 +300,38 @@ class Ledger:
             "SELECT finished_at FROM issues WHERE issue_id = ?", (issue_id,)
         ).fetchone()
         return found is not None and found[0] is not None
+
+    def mark_removed(self, issue_id: str, keys: Iterable[str], now: datetime) -> int:
+        """Set pending and deferred rows of these keys to removed; return how many."""
+        before = self._db.total_changes
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = 'removed', last_text = ?, updated_at = ? "
+                "WHERE issue_id = ? AND recipient_key = ? AND state IN ('pending', 'deferred')",
+                [
+                    ("no longer on the list, or unsubscribed: not sent", _stamp(now), issue_id, k)
+                    for k in keys
+                ],
+            )
+        return self._db.total_changes - before
+
+    def hold(self, issue_id: str, reason: str, now: datetime) -> None:
+        """Hold an issue back from scheduled sending (too late); `send` releases it."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO holds (issue_id, held_at, reason) VALUES (?, ?, ?)",
+            (issue_id, _stamp(now), reason),
+        )
+
+    def held(self, issue_id: str) -> str | None:
+        """Return why the issue is held, or None when it is not."""
+        found = self._db.execute(
+            "SELECT reason FROM holds WHERE issue_id = ?", (issue_id,)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    def release(self, issue_id: str) -> None:
+        """Lift a hold: the issue is being sent on purpose."""
+        self._db.execute("DELETE FROM holds WHERE issue_id = ?", (issue_id,))
 
     def counts(self, issue_id: str) -> dict[str, int]:
         """Return how many of the issue's recipients are in each state, zeros included."""

@@ -200,12 +200,15 @@ def deliver(
         counts = ledger.counts(plan.issue_id)
         if started is not None:
             started(sum(counts[state] for state in wanted))
+        ledger.release(plan.issue_id)
         run = DeliveryRun(plan, factory, progress, now)
+        on_list: set[str] = set()
         try:
             run.start()
             for recipient in plan.recipients():
                 if run.stop.is_set():
                     break
+                on_list.add(recipient.key)
                 if ledger.state_of(plan.issue_id, recipient.key) in wanted:
                     run.put(recipient)
         except KeyboardInterrupt:
@@ -213,6 +216,11 @@ def deliver(
             run.stop.set()
         finally:
             run.finish()
+        if not run.stop.is_set():
+            # Whoever is still to do but was not on the list this time (taken off it, or
+            # unsubscribed) will not be sent to: say so, so the issue can finish.
+            gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
+            ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
         ledger.mark_finished(plan.issue_id, now())
         return SendReport(
             issue_id=plan.issue_id,

@@ -142,6 +142,7 @@ def test_to_send_excludes_sent_failed_and_unknown_unless_asked(ledger: Ledger) -
         "deferred": 1,
         "failed": 1,
         "unknown": 1,
+        "removed": 0,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -350,3 +351,23 @@ def test_check_errors_stop_a_send_unless_forced(
     assert code == 0, err
     assert "despite 1 error(s)" in err
     assert len(server.received) == 2
+
+
+def test_someone_taken_off_the_list_is_removed_and_the_issue_finishes(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(4)
+    server = make_smtp_server(defer={emails[3]: 9})
+    make_folder(isolated, server, emails, limits="per_second = 10000\nretries = 0\n")
+    assert cli("send", ISSUE, "--yes")[0] == 3
+    write_recipients(isolated, emails[:3])
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert states(isolated)["removed"] == 1
+    with Ledger.open(isolated) as ledger:
+        assert ledger.mark_finished(STEM, datetime.now(UTC))
+    write_recipients(isolated, emails)  # back on the list: pending again, and sent
+    server.recorder.faults.defer.clear()
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)

@@ -1,0 +1,289 @@
+"""Scheduled sending: what is due, late or done, and `send-due` for cron."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from mailer.config import Settings
+from mailer.errors import IssueError, LockedError, MailerError, Problem
+from mailer.issue import LoadedIssue, load_issue, parse_duration
+from mailer.ledger import LEDGER_FILE, Ledger
+from mailer.runlog import LOG_FILE
+from mailer.yamlsource import load_yaml
+
+State = Literal["unscheduled", "scheduled", "due", "sending", "sent", "late", "failed"]
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One issue file as the scheduler sees it."""
+
+    path: Path
+    loaded: LoadedIssue | None
+    error: IssueError | None
+    state: State
+    counts: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def stem(self) -> str:
+        """Return the issue's id."""
+        return self.path.stem
+
+    @property
+    def send_at(self) -> datetime | None:
+        """Return when the issue may be sent."""
+        return self.loaded.issue.send_at if self.loaded else None
+
+
+def max_lateness(settings: Settings, loaded: LoadedIssue) -> timedelta:
+    """Return how late the issue may still go out: its own setting, else the newsletter's."""
+    return parse_duration(loaded.issue.max_lateness or settings.schedule.max_lateness)
+
+
+def read_schedule(folder: Path, settings: Settings, now: datetime) -> list[Entry]:
+    """Return every issue in issues/ with its state, soonest send_at first."""
+    ledger = Ledger.open(folder) if (folder / LEDGER_FILE).exists() else None
+    try:
+        entries = [_entry(folder, path, settings, ledger, now) for path in _issue_files(folder)]
+    finally:
+        if ledger is not None:
+            ledger.close()
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    return sorted(entries, key=lambda e: (e.send_at or far, e.stem))
+
+
+def _issue_files(folder: Path) -> list[Path]:
+    return sorted((folder / "issues").glob("*.yaml"))
+
+
+def _entry(
+    folder: Path, path: Path, settings: Settings, ledger: Ledger | None, now: datetime
+) -> Entry:
+    try:
+        loaded = load_issue(path, _shown(folder, path))
+    except IssueError as err:
+        return Entry(path, None, err, "unscheduled", note="invalid: run `mailer validate`")
+    send_at = loaded.issue.send_at
+    summary = _summary(ledger, loaded.stem)
+    counts = summary[0] if summary else {}
+    if ledger is not None and (reason := ledger.held(loaded.stem)):
+        return Entry(path, loaded, None, "late", counts, reason)
+    if summary is not None:
+        counts, finished = summary
+        if not finished:
+            return Entry(path, loaded, None, "sending", counts, "started; a run resumes it")
+        trouble = counts.get("failed", 0) + counts.get("unknown", 0)
+        return Entry(path, loaded, None, "failed" if trouble else "sent", counts)
+    if send_at is None:
+        return Entry(path, loaded, None, "unscheduled")
+    if send_at > now:
+        return Entry(path, loaded, None, "scheduled")
+    late = now - send_at
+    if late > max_lateness(settings, loaded):
+        return Entry(path, loaded, None, "late", note=f"{_span(late)} late: held back")
+    return Entry(path, loaded, None, "due")
+
+
+def _shown(folder: Path, path: Path) -> str:
+    """Return the path as the user wrote it from the folder: issues/x.yaml."""
+    return str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+
+
+def _summary(ledger: Ledger | None, issue_id: str) -> tuple[dict[str, int], bool] | None:
+    if ledger is None:
+        return None
+    for summary in ledger.issues():
+        if summary.issue_id == issue_id:
+            return summary.counts, summary.finished_at is not None
+    return None
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m"]
+    return "".join(part for part in parts if part) or "0m"
+
+
+@dataclass
+class DueResult:
+    """What one `send-due` run did; exit_code is the worst outcome."""
+
+    exit_code: int = 0
+    sent_issues: list[str] = field(default_factory=list)
+
+    def worse(self, code: int) -> None:
+        """Keep the most serious exit code: 75, 4, 3, then 1."""
+        rank = {0: 0, 1: 1, 3: 2, 4: 3, 75: 4}
+        if rank.get(code, 1) > rank.get(self.exit_code, 1):
+            self.exit_code = code
+
+
+def send_due(
+    folder: Path, settings: Settings, now: datetime, report: Report, quiet: Report
+) -> DueResult:
+    """Send every due issue (same path as `send --yes`); hold late ones; report each in a line."""
+    from mailer.send import deliver, prepare_send
+
+    result = DueResult()
+    for entry in read_schedule(folder, settings, now):
+        if entry.error is not None:
+            if _claims_due(entry.path, now):
+                report(f"{entry.error}")
+                result.worse(1)
+            continue
+        if entry.state == "late" and entry.counts == {} and not _is_held(folder, entry.stem):
+            _hold(folder, entry, now)
+            shown = _shown(folder, entry.path)
+            report(
+                f"{shown}: not sent: {entry.note.removesuffix(': held back')} (send_at "
+                f"{entry.send_at:%Y-%m-%d %H:%M %z}, max_lateness {_lateness(settings, entry)}); "
+                f"held back. To send it now on purpose: mailer --dir {_quoted(folder)} send "
+                f"{shown} --yes"
+            )
+            result.worse(1)
+            continue
+        if entry.state not in ("due", "sending"):
+            continue
+        try:
+            plan = prepare_send(folder, entry.path, shown_issue=_shown(folder, entry.path))
+            done = deliver(plan, now=lambda: datetime.now(now.tzinfo))
+        except LockedError as err:
+            # Another send (or send-due) is at work: it will finish this. Cron would mail its
+            # owner every few minutes if this printed, so it only goes to the log.
+            quiet(str(err))
+            result.worse(75)
+            return result
+        except MailerError as err:
+            report(f"{entry.stem}: not sent: {err}")
+            result.worse(err.exit_code)
+            continue
+        counts = done.counts
+        if not done.sent_now and done.complete and done.stopped is None:
+            quiet(f"{entry.stem}: nothing left to send")  # another run just finished it
+            continue
+        report(
+            f"{entry.stem}: sent {done.sent_now} now, {counts['sent']} in all; deferred "
+            f"{counts['deferred']}, failed {counts['failed']}, unknown {counts['unknown']}"
+            + (f"; stopped: {done.stopped}" if done.stopped else "")
+        )
+        result.sent_issues.append(entry.stem)
+        if done.stopped is not None:
+            result.worse(done.stopped.exit_code)
+        elif not done.complete:
+            result.worse(3)
+    return result
+
+
+def _lateness(settings: Settings, entry: Entry) -> str:
+    assert entry.loaded is not None
+    return entry.loaded.issue.max_lateness or settings.schedule.max_lateness
+
+
+def _is_held(folder: Path, issue_id: str) -> bool:
+    if not (folder / LEDGER_FILE).exists():
+        return False
+    with Ledger.open(folder) as ledger:
+        return ledger.held(issue_id) is not None
+
+
+def _hold(folder: Path, entry: Entry, now: datetime) -> None:
+    with Ledger.open(folder) as ledger:
+        ledger.hold(entry.stem, entry.note, now)
+
+
+def _claims_due(path: Path, now: datetime) -> bool:
+    """Say whether an invalid issue file seems to ask to be sent by now (so say it is broken)."""
+    try:
+        data = load_yaml(path).data
+    except MailerError:
+        return True  # not even YAML: it may be meant to go out, so say so
+    if not isinstance(data, dict) or "send_at" not in data:
+        return False  # a draft without a schedule is nobody's business yet
+    try:
+        return datetime.fromisoformat(str(data["send_at"])) <= now
+    except (TypeError, ValueError):
+        return True
+
+
+def schedule_problems(
+    folder: Path, loaded: LoadedIssue, settings: Settings | None, now: datetime
+) -> tuple[list[Problem], list[Problem]]:
+    """Return (errors, warnings) about when the issue is scheduled."""
+    send_at = loaded.issue.send_at
+    if send_at is None:
+        return [], []
+    shown = str(loaded.path)
+    local = send_at.astimezone(settings.zone) if settings else send_at
+    warnings, errors = [], []
+    if send_at < now:
+        warnings.append(
+            Problem(
+                shown,
+                None,
+                None,
+                "send_at",
+                f"{local:%Y-%m-%d %H:%M} is in the past",
+                "`mailer send-due` sends it only within max_lateness; set a new time",
+            )
+        )
+    if local.weekday() >= 5:
+        warnings.append(
+            Problem(
+                shown,
+                None,
+                None,
+                "send_at",
+                f"{local:%A %Y-%m-%d} is a weekend day",
+                "check the date",
+            )
+        )
+    minute = send_at.replace(second=0, microsecond=0)
+    for path in _issue_files(folder):
+        if path.resolve() == loaded.path.resolve():
+            continue
+        try:
+            other = load_issue(path).issue.send_at
+        except IssueError:
+            continue
+        if other is not None and other.replace(second=0, microsecond=0) == minute:
+            errors.append(
+                Problem(
+                    shown,
+                    None,
+                    None,
+                    "send_at",
+                    f"{local:%Y-%m-%d %H:%M} is also when {path.name} is scheduled",
+                    "give each issue its own minute",
+                )
+            )
+    return errors, warnings
+
+
+def cron_lines(folder: Path, mailer_command: str, settings: Settings) -> str:
+    """Return the crontab lines that run `send-due` every few minutes for this folder."""
+    every = settings.schedule.every_minutes
+    lines = [
+        f"# mailer: send the due issues of {settings.name} every {every} minutes.",
+        f"# Each run is logged to {folder / LOG_FILE}; cron mails you only when something",
+        "# went wrong. Secrets go here (your crontab is private to you), never in mailer.toml:",
+    ]
+    if settings.smtp.username:
+        lines.append("MAILER_SMTP_PASSWORD=<your SMTP password>")
+    if settings.unsubscribe_url:
+        lines.append("MAILER_UNSUBSCRIBE_SECRET=<the same secret as for `mailer send`>")
+    lines.append(f"*/{every} * * * * {mailer_command} --dir {_quoted(folder)} send-due")
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
