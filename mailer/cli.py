@@ -131,10 +131,11 @@ def main(
 
 
 def in_folder(ctx: typer.Context, path: Path) -> Path:
-    """Resolve a path given on the command line against --dir when it is relative."""
-    if path.is_absolute() or path.exists():
+    """Resolve a relative path against --dir first, then the current directory."""
+    if path.is_absolute():
         return path
-    return options(ctx).folder / path
+    in_dir = options(ctx).folder / path
+    return path if not in_dir.exists() and path.exists() else in_dir
 
 
 @app.command()

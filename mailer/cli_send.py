@@ -67,6 +67,7 @@ def send(
             encoding=encoding,
             shown_issue=str(issue),
             force=force,
+            proof=bool(test) and not dry_run,
         )
     )
     if plan.forced_errors:

@@ -70,7 +70,7 @@ def _write(
     render_seconds: float,
     watching: bool,
 ) -> Composed:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_dir(out_dir)
     stem = loaded.stem
     html_path = out_dir / f"{stem}.html"
     text_path = out_dir / f"{stem}.txt"
@@ -102,7 +102,7 @@ def _write(
 
 def write_error_preview(out_dir: Path, stem: str, message: str) -> Path:
     """Show an error in the watching preview page instead of the email."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _make_dir(out_dir)
     failed = Personalised(subject="(not composed)", preheader="", html="", text=message)
     reload = _reload(stem, message.encode("utf-8"))
     page = preview_page(
@@ -123,11 +123,23 @@ def _write_version(out_dir: Path, version: str, script: str) -> None:
     _write_file(out_dir / script, reload_script(version).encode("utf-8"))
 
 
+def _make_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MailerError(
+            f"{out_dir}: cannot make the folder ({err.strerror}); choose another --out"
+        ) from err
+
+
 def _write_file(path: Path, data: bytes) -> None:
     """Write through a temporary file so a browser never reads half a file."""
     partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    except OSError as err:
+        raise MailerError(f"{path}: cannot write ({err.strerror}); choose another --out") from err
 
 
 def _shown(path: Path) -> str:

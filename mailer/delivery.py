@@ -36,6 +36,7 @@ class DeliveryRun:
     now: Clock
     stop: threading.Event = field(default_factory=threading.Event)
     error: DeliveryError | None = None
+    crash: Exception | None = None
     interrupted: bool = False
     sent: int = 0
     _failures_in_a_row: int = 0
@@ -63,7 +64,20 @@ class DeliveryRun:
                 continue
 
     def finish(self) -> None:
-        """Tell every worker to finish its current message and wait for them."""
+        """Tell every worker to finish its current message and wait for them.
+
+        A second Ctrl+C while waiting only makes the workers stop sooner: the ledger must
+        hear how each message in flight ended before the process goes.
+        """
+        while True:
+            try:
+                self._finish()
+                return
+            except KeyboardInterrupt:
+                self.interrupted = True
+                self.stop.set()
+
+    def _finish(self) -> None:
         for _thread in self._threads:
             while True:
                 try:
@@ -90,11 +104,19 @@ class DeliveryRun:
                     self._deliver(recipient, ledger, connection)
         except DeliveryError as err:
             self._halt(err)
-            while self.jobs.get() is not None:
-                pass  # drain: what is left stays pending for the next run
+            self._drain()
+        except Exception as err:  # a bug: stop the run and let the main thread raise it
+            self.crash = err
+            self.stop.set()
+            self._drain()
         finally:
             connection.close()
             ledger.close()
+
+    def _drain(self) -> None:
+        """Take jobs until told to finish: what is left stays pending for the next run."""
+        while self.jobs.get() is not None:
+            pass
 
     def _deliver(self, recipient: Recipient, ledger: Ledger, connection: _Link) -> None:
         """Send to one recipient, retrying 4xx and dropped connections within this run."""
@@ -110,9 +132,12 @@ class DeliveryRun:
         while not self.stop.is_set():
             connection.ready()
             reservation = self.limiter.wait(self.stop)
+            if self.stop.is_set():  # stopped while waiting for its turn: do not send
+                self.limiter.release(reservation)
+                return
             try:
                 outcome = connection.send(
-                    self.plan.settings.from_address,
+                    self.factory.envelope_sender,
                     message.recipient,  # the IDNA form of the address
                     message.data,
                     on_accepted=lambda: ledger.mark_sending(issue_id, key, self.now()),

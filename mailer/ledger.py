@@ -366,11 +366,14 @@ def _neutralise(value: object) -> str:
 def export_problems_csv(rows: Iterable[Row], path: Path) -> int:
     """Write rows as a spreadsheet-safe CSV (email, state, attempts, code, text, time)."""
     count = 0
-    # utf-8-sig: Excel reads a BOM-less CSV as the local code page.
-    with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-        writer.writerow(_EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow([_neutralise(getattr(row, name)) for name in _EXPORT_COLUMNS])
-            count += 1
+    try:
+        # utf-8-sig: Excel reads a BOM-less CSV as the local code page.
+        with open(path, "w", encoding="utf-8-sig", newline="") as out:
+            writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+            writer.writerow(_EXPORT_COLUMNS)
+            for row in rows:
+                writer.writerow([_neutralise(getattr(row, name)) for name in _EXPORT_COLUMNS])
+                count += 1
+    except OSError as err:
+        raise MailerError(f"{path}: cannot write ({err.strerror}); choose another file") from err
     return count

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from mailer.config import Settings
 from mailer.errors import MailerError, SettingsError, TemplateError
-from mailer.recipients import validate_address
+from mailer.recipients import address_key, validate_address
 from mailer.render import Rendered
 
 TEST_PREFIX = "[TEST] "
@@ -168,6 +168,11 @@ class MessageFactory:
             )
         return cls(settings, rendered, issue_id, unsubscribe_secret or "", test)
 
+    @property
+    def envelope_sender(self) -> str:
+        """Return the From address as SMTP's MAIL FROM carries it (IDNA domain)."""
+        return _ascii_address(self._settings.from_address)
+
     def message_id(self, recipient_key: str) -> str:
         """Return the Message-ID for this recipient: the same on every retry, no address in it."""
         # A proof must not share the real send's id: Gmail drops a Message-ID it has seen.
@@ -194,7 +199,7 @@ class MessageFactory:
             raise MessageError(f"{address!r}: To: not a single plain address ({problem})")
         local, _, domain = address.rpartition("@")
         wire_address = f"{local}@{_ascii_domain(domain)}"
-        key = address.lower()
+        key = address_key(address)
         # One line break is one line break: a CR ending a field must not pair with an LF
         # after its placeholder (on the wire every line break is CRLF).
         if any("\r" in value for value in fields.values()):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mailer.errors import MailerError
 from mailer.message import MessageError
 from mailer.send import SendPlan
 
@@ -30,6 +31,28 @@ _REFUSED_ROW = '<tr><td class="n">{n}</td><td>{to}</td><td colspan="2">refused: 
 _INDEX_FOOT = "</tbody></table>\n<p>{count} messages, {total:.1f} KB in all.</p>\n</body></html>\n"
 
 
+_MARKER = ".mailer-outbox"
+_OURS = re.compile(r"^\d{6}-[A-Za-z0-9._@+_-]*\.eml$")
+
+
+def _prepare(out_dir: Path) -> None:
+    """Make out_dir ready: empty, or an outbox of ours whose old messages go (only those)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        marker = out_dir / _MARKER
+        if not marker.exists() and any(out_dir.iterdir()):
+            raise MailerError(
+                f"{out_dir}: not empty and not an outbox of mailer's; choose an empty or new "
+                "folder for --outbox"
+            )
+        marker.write_text("mailer's dry-run outbox: its .eml files are rewritten each run\n")
+        for stale in out_dir.iterdir():
+            if _OURS.match(stale.name):
+                stale.unlink()  # a smaller list must not leave last run's messages behind
+    except OSError as err:
+        raise MailerError(f"{out_dir}: cannot write the outbox ({err.strerror})") from err
+
+
 @dataclass(frozen=True)
 class OutboxReport:
     """What the dry run wrote."""
@@ -43,9 +66,7 @@ class OutboxReport:
 
 def write_outbox(plan: SendPlan, out_dir: Path, *, now: datetime) -> OutboxReport:
     """Build every recipient's message and write it to out_dir; open no connection."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("*.eml"):
-        stale.unlink()  # a smaller list must not leave last run's messages behind
+    _prepare(out_dir)
     factory = plan.factory()
     index_path = out_dir / "index.html"
     count = total = 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import itertools
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -76,6 +78,18 @@ def validate_address(text: str) -> str | None:
     if not domain:
         return 'nothing after "@"'
     return _local_problem(local) or _domain_problem(local, domain)
+
+
+def address_key(address: str) -> str:
+    """Return an address's identity: lower case, the domain in its IDNA (xn--) form.
+
+    bob@bücher.de and BOB@xn--bcher-kva.de are one mailbox on the wire, so one recipient,
+    and unsubscribing either form stops both.
+    """
+    local, _at, domain = unicodedata.normalize("NFC", address.strip()).rpartition("@")
+    with contextlib.suppress(UnicodeError):  # an invalid domain keeps its form; it is reported
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}".lower()
 
 
 def _local_problem(local: str) -> str | None:
@@ -248,7 +262,7 @@ def _classify(
             yield "invalid", None, problems
             continue
         email = cells[source.email_index].strip()
-        key = email.lower()
+        key = address_key(email)
         if key in seen:
             yield "duplicate", None, []
             continue
@@ -323,7 +337,7 @@ def iter_recipients(
 
 
 def load_unsubscribed(path: Path) -> set[str]:
-    """Return the lowercased addresses in unsubscribed.csv (none when it does not exist)."""
+    """Return the address keys in unsubscribed.csv (none when it does not exist)."""
     if not path.exists():
         return set()
     source = _CsvFile(path, "utf-8-sig")
@@ -333,7 +347,9 @@ def load_unsubscribed(path: Path) -> set[str]:
             if len(cells) > source.email_index:
                 # Over-match on purpose: a cell with two addresses suppresses both.
                 keys.update(
-                    part.lower() for part in _SEPARATORS.split(cells[source.email_index]) if part
+                    address_key(part)
+                    for part in _SEPARATORS.split(cells[source.email_index])
+                    if part
                 )
         return keys
     finally:
@@ -353,8 +369,8 @@ def append_unsubscribed(path: Path, addresses: Iterable[str], now: datetime) -> 
     known = load_unsubscribed(path)
     added: list[str] = []
     for address in wanted:
-        if address.lower() not in known:
-            known.add(address.lower())
+        if address_key(address) not in known:
+            known.add(address_key(address))
             added.append(address)
     if not added:
         return added

@@ -23,6 +23,7 @@ from mailer.views import format_date, issue_views
 BUILTIN_LAYOUTS_DIR = Path(__file__).resolve().parent / "skeleton" / "layouts"
 BASE_TEMPLATE = "base.mjml.j2"
 DOCTYPE = "<!doctype html>\n"
+_NOT_FOR_LAYOUTS = {"smtp", "limits", "schedule", "unsubscribe_secret"}
 # Filled per recipient: the unsubscribe link carries a personal token (RFC 8058).
 UNSUBSCRIBE = "{{ mailer.unsubscribe_url }}"
 
@@ -88,8 +89,10 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
     subtitle = format_date(issue.date) + (f" · Issue {issue.number}" if issue.number else "")
     directory = layout_dir(folder, issue.layout or settings.layout)
     context = {
-        "settings": settings,
-        "brand": settings.brand,
+        # Plain data, and none of the SMTP settings or secrets: a layout is someone's design,
+        # and a sandbox still lets it call public methods such as get_secret_value().
+        "settings": settings.model_dump(mode="json", exclude=_NOT_FOR_LAYOUTS),
+        "brand": settings.brand.model_dump(mode="json"),
         "issue": issue,
         "subject": subject,
         "preheader": preheader,

@@ -106,6 +106,7 @@ def prepare_send(
     encoding: str = "utf-8-sig",
     shown_issue: str | None = None,
     force: bool = False,
+    proof: bool = False,
 ) -> SendPlan:
     """Validate settings, issue and list, render once and check; raise on anything to fix."""
     settings = load_settings(folder)
@@ -118,11 +119,14 @@ def prepare_send(
             f"{loaded.path}: {len(errors)} error(s) found by `mailer check`; nothing was sent. "
             f"Fix them, or pass --force to send anyway:\n{listed}"
         )
-    path = recipients_path or settings.recipients
-    if not path.is_absolute() and not path.exists():
-        path = folder / path
+    # The settings' list belongs to the newsletter folder, never to the current directory
+    # (cron starts in $HOME): a stray recipients.csv there must not receive another issue.
+    path = recipients_path or folder / settings.recipients
     unsubscribed = frozenset(load_unsubscribed(folder / UNSUBSCRIBED_FILE))
-    scan = scan_recipients(path, unsubscribed, encoding=encoding)
+    if proof:  # a proof goes to the addresses given; the list is not needed
+        scan = RecipientScan(path, ["email"], valid=0)
+    else:
+        scan = scan_recipients(path, unsubscribed, encoding=encoding)
     if scan.problems and not skip_invalid:
         count = len(scan.problems)
         raise RecipientsError(
@@ -130,7 +134,7 @@ def prepare_send(
             "--skip-invalid to send to the rest",
             scan.problems,
         )
-    if scan.valid == 0:
+    if scan.valid == 0 and not proof:
         raise RecipientsError(f"{path}: no one to send to (columns: {', '.join(scan.columns)})")
     already = 0
     if (folder / LEDGER_FILE).exists():
@@ -216,6 +220,8 @@ def deliver(
             run.stop.set()
         finally:
             run.finish()
+        if run.crash is not None:
+            raise run.crash
         if not run.stop.is_set():
             # Whoever is still to do but was not on the list this time (taken off it, or
             # unsubscribed) will not be sent to: say so, so the issue can finish.
@@ -249,7 +255,10 @@ def send_test(
             message = factory.build({"email": address}, now=now())
             try:
                 outcome = connection.send(
-                    plan.settings.from_address, address, message.data, on_accepted=lambda: None
+                    factory.envelope_sender,
+                    message.recipient,
+                    message.data,
+                    on_accepted=lambda: None,
                 )
             except ConnectionLost as err:
                 outcome = Outcome("unknown", None, str(err))

@@ -102,7 +102,9 @@ class SmtpConnection:
             if self._in_transaction:
                 code, reply = smtp.rset()
                 if code != 250:
-                    return self._refused("RSET", code, reply)
+                    # A refused RSET says nothing about this recipient: start afresh.
+                    self._drop()
+                    raise ConnectionLost(f"{self._where}: RSET refused ({code} {_text(reply)})")
             self._in_transaction = True
             code, reply = smtp.mail(sender, ())
             if code == 530:
@@ -111,6 +113,15 @@ class SmtpConnection:
                 raise DeliveryError(
                     f"{self._where}: the server will not take mail from this connection "
                     f"({code} {_text(reply)}); set smtp.username and MAILER_SMTP_PASSWORD"
+                )
+            if code >= 500:
+                # A permanent refusal of the sender (SPF, relay policy) would refuse everyone:
+                # it is the run that must stop, leaving every recipient pending.
+                self._drop()
+                raise DeliveryError(
+                    f"{self._where}: the server refuses mail from {sender} ({code} "
+                    f"{_text(reply)}); check the from address in mailer.toml with the "
+                    "administrator, then run the same command again"
                 )
             if not 200 <= code < 300:
                 return self._refused("MAIL", code, reply)
@@ -269,6 +280,12 @@ class SmtpConnection:
         problem: str | None = None
         try:
             smtp.login(username, password.get_secret_value())
+        except UnicodeEncodeError:
+            # smtplib sends AUTH PLAIN/LOGIN as ASCII; say so without echoing anything.
+            problem = (
+                "the username or password has non-ASCII characters, which SMTP AUTH cannot "
+                "carry here; ask the administrator for an ASCII password"
+            )
         except smtplib.SMTPAuthenticationError as err:
             problem = (
                 f'login refused for "{username}" ({err.smtp_code}); '

@@ -35,6 +35,7 @@ class Faults:
     reply_delay: float = 0.0  # seconds before replying to EHLO, RSET, MAIL, RCPT, DATA
     data_delay: float = 0.0  # more seconds before replying to the message data
     refuse_login: bool = False  # 535 to every AUTH
+    refuse_sender: bool = False  # 550 to every MAIL FROM (a relay that will not take our From)
 
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
@@ -205,6 +206,8 @@ class Recorder:
             mails = self._mails
         if mails == self.faults.shutdown_at:
             return "421 4.3.2 Service shutting down, try again later"
+        if self.faults.refuse_sender:
+            return "550 5.7.1 Sender not authorised"
         if self.should_hang_up("MAIL", envelope):
             return HANG_UP
         return MISSING

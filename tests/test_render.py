@@ -216,3 +216,23 @@ def test_the_sample_issue_matches_its_golden_html_and_text(
 def test_sample_extras_prefer_the_https_unsubscribe_url(newsletter: Path) -> None:
     settings = load_settings(newsletter)
     assert sample_extras(settings) == {"unsubscribe_url": settings.unsubscribe_url}
+
+
+def test_a_layout_cannot_read_the_smtp_password_or_the_unsubscribe_secret(
+    newsletter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILER_SMTP_PASSWORD", "hunter2-password")
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", "the-secret")
+    layout = copy_layout(newsletter)
+    base = layout / "base.mjml.j2"
+    for leak in (
+        "{{ settings.smtp.password.get_secret_value() }}",
+        "{{ settings.unsubscribe_secret.get_secret_value() }}",
+    ):
+        base.write_text(
+            (REPO_DIR / "layouts" / "default" / "base.mjml.j2")
+            .read_text()
+            .replace("</mj-body>", f"<mj-raw>{leak}</mj-raw></mj-body>", 1)
+        )
+        with pytest.raises(TemplateError, match=r"base\.mjml\.j2:\d+: .*(smtp|unsubscribe_secret)"):
+            render(newsletter, write_issue(newsletter, PLACEHOLDER_ISSUE))

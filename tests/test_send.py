@@ -371,3 +371,117 @@ def test_someone_taken_off_the_list_is_removed_and_the_issue_finishes(
     code, _out, err = cli("send", ISSUE, "--yes")
     assert code == 0, err
     assert deliveries(server) == dict.fromkeys(emails, 1)
+
+
+def test_the_list_comes_from_dir_never_from_the_current_directory(
+    isolated: Path, make_smtp_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_smtp_server()
+    folder = isolated / "news-b"
+    folder.mkdir()
+    make_folder(folder, server, ["b-reader@example.org"])
+    write_recipients(isolated, ["a-reader@example.org"])  # a stray list where we stand
+    code, _out, err = cli("--dir", str(folder), "send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == {"b-reader@example.org": 1}
+
+
+def test_a_sender_refused_for_good_stops_the_run_and_loses_no_one(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(5)
+    server = make_smtp_server(refuse_sender=True)
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 4
+    assert "refuses mail from learning@northfield-safeguarding.example (550" in err
+    assert states(isolated)["pending"] == 5
+    server.recorder.faults.refuse_sender = False
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+
+
+def test_an_internationalised_from_domain_goes_out_in_its_ascii_form(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    settings = isolated / "mailer.toml"
+    settings.write_text(
+        settings.read_text().replace(
+            'from = "learning@northfield-safeguarding.example"', 'from = "news@bücher.example"'
+        )
+    )
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert {r.sender for r in server.received} == {"news@xn--bcher-kva.example"}
+
+
+def test_a_non_ascii_password_is_a_clear_error_not_a_crash(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(tls="starttls", logins={"news": "right"})
+    make_folder(isolated, server, addresses(2), smtp='username = "news"\n')
+    code, out, err = cli("send", ISSUE, "--yes", env={"MAILER_SMTP_PASSWORD": "pässwörd"})
+    assert code == 4
+    assert "non-ASCII" in err and "pässwörd" not in out + err
+    assert states(isolated)["pending"] == 2
+
+
+def test_the_unicode_and_ascii_forms_of_an_address_are_one_recipient(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, ["bob@bücher.example", "BOB@xn--bcher-kva.example"])
+    code, out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == {"bob@xn--bcher-kva.example": 1}
+    assert "1 duplicate" in out
+    make_folder(isolated, server, ["amy@xn--bcher-kva.example"])
+    assert cli("unsubscribe", "amy@bücher.example")[0] == 0
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 1 and "no one to send to" in err
+
+
+def test_a_dry_run_never_deletes_files_that_are_not_its_own(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    make_folder(isolated, make_smtp_server(), addresses(2))
+    mail = isolated / "Mail"
+    mail.mkdir()
+    (mail / "keep.eml").write_text("mine")
+    code, _out, err = cli("send", ISSUE, "--dry-run", "--outbox", "Mail")
+    assert code == 1
+    assert "not empty and not an outbox" in err
+    assert (mail / "keep.eml").read_text() == "mine"
+    assert cli("send", ISSUE, "--dry-run", "--outbox", "proofs")[0] == 0
+    assert cli("send", ISSUE, "--dry-run", "--outbox", "proofs")[0] == 0  # its own: rewritten
+    assert len(list((isolated / "proofs").glob("*.eml"))) == 2
+
+
+def test_a_proof_needs_no_recipients_file(isolated: Path, make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(1))
+    (isolated / "recipients.csv").unlink()
+    code, _out, err = cli("send", ISSUE, "--test", "editor@example.org")
+    assert code == 0, err
+    assert len(server.received) == 1
+
+
+def test_unwritable_outputs_are_errors_not_tracebacks(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(reject={"person00000@example.org"})
+    make_folder(isolated, server, addresses(1))
+    (isolated / "afile").write_text("")
+    for args in (
+        ("send", ISSUE, "--dry-run", "--outbox", "afile"),
+        ("compose", ISSUE, "--no-open", "--out", "afile"),
+    ):
+        code, _out, err = cli(*args)
+        assert code == 1, args
+        assert "afile" in err and "Traceback" not in err
+    cli("send", ISSUE, "--yes")
+    code, _out, err = cli("status", "--csv", "nodir/x.csv")
+    assert code == 1 and "nodir/x.csv: cannot write" in err
