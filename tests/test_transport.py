@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import email.policy
+import re
 import socket
 import traceback
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from mailer import transport
@@ -314,3 +317,11 @@ def test_probe_connects_and_leaves(tls_smtp_server: SmtpServer) -> None:
 def test_send_on_a_closed_connection_asks_for_a_reconnect(smtp_server: SmtpServer) -> None:
     with pytest.raises(ConnectionLost):
         send(SmtpConnection(smtp_server.settings()), "a@example.org")
+
+
+@given(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"\r\n")))
+def test_dot_stuffing_matches_smtplib(data: bytes) -> None:
+    expected = re.sub(rb"(?m)^\.", b"..", data)  # what smtplib.SMTP.data() does
+    if not expected.endswith(b"\r\n"):
+        expected += b"\r\n"
+    assert transport._dot_stuff(data) == expected + b".\r\n"
