@@ -24,7 +24,7 @@ from mailer.config import SETTINGS_FILE, Settings, load_settings
 from mailer.errors import MailerError
 from mailer.issue import LoadedIssue, load_issue
 from mailer.render import Personalised, layout_dir, render_issue
-from mailer.yamlsource import Loc, load_yaml
+from mailer.yamlsource import Loc, YamlSource
 
 __all__ = [
     "CHECKS",
@@ -122,10 +122,10 @@ def locate_findings(
     findings: list[Finding], *, folder: Path, loaded: LoadedIssue, settings: Settings
 ) -> list[Finding]:
     """Prefix each finding's place with file:line: the issue, mailer.toml or a layout file."""
+    source: YamlSource | None = loaded.source
     try:
-        source = load_yaml(loaded.path, _shown(loaded.path))
         issue_lines = loaded.path.read_text(encoding="utf-8").splitlines()
-    except (MailerError, OSError, UnicodeDecodeError):  # changed or gone since: plain places
+    except (OSError, UnicodeDecodeError):  # changed or gone since: plain places
         source, issue_lines = None, []
     located = []
     for finding in findings:

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     SecretStr,
     ValidationError,
@@ -21,8 +21,20 @@ from pydantic import (
 )
 
 from mailer.errors import Problem, SettingsError
+from mailer.recipients import validate_address
 
 SETTINGS_FILE = "mailer.toml"
+
+
+def _address(value: str) -> str:
+    problem = validate_address(value)
+    if problem:
+        raise ValueError(f'"{value}" is not an email address: {problem}')
+    return value.strip()
+
+
+# One address, checked as recipients' are (no display name; IDNA domains allowed).
+Address = Annotated[str, AfterValidator(_address)]
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 WebUrl = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$")]
 
@@ -94,13 +106,13 @@ class Settings(_Strict):
     name: str
     organisation: str
     postal_address: str
-    from_address: EmailStr = Field(alias="from")
+    from_address: Address = Field(alias="from")
     from_name: str | None = None
-    reply_to: EmailStr | None = None
+    reply_to: Address | None = None
     list_id: str
     layout: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
     recipients: Path = Path("recipients.csv")
-    unsubscribe_mailto: EmailStr | None = None
+    unsubscribe_mailto: Address | None = None
     unsubscribe_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
     archive_url: WebUrl | None = None
     language: str = Field(default="en-GB", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.header import decode_header
 from pathlib import Path
@@ -232,6 +232,7 @@ class LoadedIssue:
     issue: Issue
     content_hash: str
     warnings: tuple[Problem, ...]
+    source: YamlSource = field(repr=False, compare=False)  # where each value stands
 
     @property
     def stem(self) -> str:
@@ -267,7 +268,7 @@ def load_issue(path: Path, display: str | None = None) -> LoadedIssue:
         noun = "problem" if len(problems) == 1 else "problems"
         raise IssueError(f"{source.path}: {len(problems)} {noun}", problems)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return LoadedIssue(path, issue, digest, tuple(warnings))
+    return LoadedIssue(path, issue, digest, tuple(warnings), source)
 
 
 def _check_content(

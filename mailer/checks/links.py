@@ -7,12 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from email_validator import EmailNotValidError, validate_email
 from lxml.etree import _Element
 
 from mailer.checks.base import Email, Finding, Severity, text_of
 from mailer.markdown import check_url
 from mailer.placeholders import TOKEN
+from mailer.recipients import validate_address
 
 # Link text that says nothing out of context (WCAG 2.4.4): screen-reader users often
 # list the links of a message, and "here" then means nothing.
@@ -144,9 +144,7 @@ def _check_mailto(link: Link, url: str) -> list[Finding]:
     address_part = unquote(url[len("mailto:") :].split("?", 1)[0])
     problems = []
     for address in filter(None, (a.strip() for a in address_part.split(","))):
-        try:
-            validate_email(address, check_deliverability=False)
-        except EmailNotValidError as err:
+        if err := validate_address(address):
             problems.append(
                 Finding(
                     "error",
