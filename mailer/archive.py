@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from mailer.config import SETTINGS_FILE, Settings, load_settings
-from mailer.errors import IssueError, MailerError, Problem
+from mailer.errors import IssueError, MailerError, Problem, shown_path
 from mailer.ical import event_calendar, issue_events
 from mailer.issue import LoadedIssue, load_issue
 from mailer.ledger import LEDGER_FILE, IssueSummary, Ledger
@@ -113,14 +113,14 @@ def load_issues(folder: Path) -> list[LoadedIssue]:
     failed: list[IssueError] = []
     for path in sorted((folder / "issues").glob("*.yaml")):
         try:
-            loaded.append(load_issue(path, _shown(path)))
+            loaded.append(load_issue(path, shown_path(path)))
         except IssueError as err:
             failed.append(err)
     if len(failed) == 1:
         raise failed[0]
     if failed:
         problems = [problem for err in failed for problem in err.problems]
-        raise IssueError(f"{_shown(folder / 'issues')}: {len(failed)} invalid issues", problems)
+        raise IssueError(f"{shown_path(folder / 'issues')}: {len(failed)} invalid issues", problems)
     return sorted(loaded, key=lambda i: (i.issue.date, i.issue.number or 0, i.stem), reverse=True)
 
 
@@ -129,7 +129,7 @@ def archive_warnings(folder: Path, loaded: LoadedIssue, settings: Settings) -> l
     link = view_url(settings, loaded.stem)
     if settings.archive_url is None or link is None:
         return []
-    shown, dead = _shown(loaded.path), f'so the view-in-browser link "{link}"'
+    shown, dead = shown_path(loaded.path), f'so the view-in-browser link "{link}"'
     parts = urlsplit(settings.archive_url)
     in_issues = loaded.path.suffix == ".yaml" and (
         loaded.path.resolve().parent == (folder / "issues").resolve()
@@ -345,10 +345,3 @@ def _write_all(out_dir: Path, files: dict[str, bytes]) -> None:
                 stale.unlink(missing_ok=True)
     except OSError as err:
         raise MailerError(f"{out_dir}: cannot write the archive ({err})") from err
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -21,7 +21,7 @@ from mailer.checks.online import check_online
 from mailer.checks.size import check_size
 from mailer.checks.text import check_text
 from mailer.config import SETTINGS_FILE, Settings, load_settings
-from mailer.errors import MailerError
+from mailer.errors import MailerError, shown_path
 from mailer.issue import LoadedIssue, load_issue
 from mailer.render import Personalised, layout_dir, render_issue
 from mailer.yamlsource import Loc, YamlSource
@@ -73,7 +73,7 @@ def check_issue(
     from mailer.compose import SAMPLE_RECIPIENT, sample_extras
 
     settings = load_settings(folder)
-    loaded = load_issue(issue_path, _shown(issue_path))
+    loaded = load_issue(issue_path, shown_path(issue_path))
     rendered = render_issue(folder, loaded, settings)
     email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
     return email_findings(folder, loaded, settings, email, online=online, timeout=timeout)
@@ -140,7 +140,7 @@ def locate_findings(
             key = finding.where.removeprefix("mailer.toml: ")
             settings_path = folder / SETTINGS_FILE
             line = _line_in(settings_path, rf'^\s*"?{re.escape(key.rsplit(".", 1)[-1])}"?\s*=')
-            place = f"{_shown(settings_path)}:{line}" if line else _shown(settings_path)
+            place = f"{shown_path(settings_path)}:{line}" if line else shown_path(settings_path)
             finding = replace(finding, where=key)
         else:
             place = _in_layout_files(finding, folder, loaded.issue.layout or settings.layout)
@@ -179,7 +179,7 @@ def _in_layout_files(finding: Finding, folder: Path, layout: str) -> str | None:
         for path in files:
             line = _line_in(path, re.escape(needle))
             if line:
-                return f"{_shown(path)}:{line}"
+                return f"{shown_path(path)}:{line}"
     return None
 
 
@@ -197,10 +197,3 @@ def _line_in(path: Path, pattern: str) -> int | None:
         return None
     wanted = re.compile(pattern, re.IGNORECASE)
     return next((n for n, line in enumerate(lines, 1) if wanted.search(line)), None)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mailer.check import Finding, email_findings
 from mailer.config import SETTINGS_FILE, Settings, load_settings
-from mailer.errors import MailerError, Problem
+from mailer.errors import MailerError, Problem, shown_path
 from mailer.issue import LoadedIssue, load_issue
 from mailer.preview import preview_page, reload_script
 from mailer.render import BUILTIN_LAYOUTS_DIR, Personalised, render_issue
@@ -52,7 +52,7 @@ def compose_issue(
 ) -> Composed:
     """Validate and render the issue, then write <stem>.html, .txt and .preview.html."""
     settings = load_settings(folder)
-    loaded = load_issue(issue_path, _shown(issue_path))
+    loaded = load_issue(issue_path, shown_path(issue_path))
     started = time.perf_counter()
     rendered = render_issue(folder, loaded, settings)
     email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
@@ -140,13 +140,6 @@ def _write_file(path: Path, data: bytes) -> None:
         os.replace(partial, path)
     except OSError as err:
         raise MailerError(f"{path}: cannot write ({err.strerror}); choose another --out") from err
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def watch_issue(

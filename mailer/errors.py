@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,11 @@ class LockedError(MailerError):
     """Another send is already running for this newsletter folder."""
 
     exit_code = 75
+
+
+def shown_path(path: Path) -> str:
+    """Return path as a message should show it: relative to the current directory if inside."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

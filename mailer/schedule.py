@@ -216,35 +216,26 @@ def _claims_due(path: Path, now: datetime) -> bool:
 def schedule_problems(
     folder: Path, loaded: LoadedIssue, settings: Settings | None, now: datetime
 ) -> tuple[list[Problem], list[Problem]]:
-    """Return (errors, warnings) about when the issue is scheduled."""
+    """Return (errors, warnings) about when the issue is scheduled, at its send_at line."""
     send_at = loaded.issue.send_at
     if send_at is None:
         return [], []
-    shown = str(loaded.path)
+    line, column = loaded.source.mark(("send_at",)) or (None, None)
+
+    def problem(message: str, hint: str) -> Problem:
+        return Problem(loaded.source.path, line, column, "send_at", message, hint)
+
     local = send_at.astimezone(settings.zone) if settings else send_at
     warnings, errors = [], []
     if send_at < now:
         warnings.append(
-            Problem(
-                shown,
-                None,
-                None,
-                "send_at",
+            problem(
                 f"{local:%Y-%m-%d %H:%M} is in the past",
                 "`mailer send-due` sends it only within max_lateness; set a new time",
             )
         )
     if local.weekday() >= 5:
-        warnings.append(
-            Problem(
-                shown,
-                None,
-                None,
-                "send_at",
-                f"{local:%A %Y-%m-%d} is a weekend day",
-                "check the date",
-            )
-        )
+        warnings.append(problem(f"{local:%A %Y-%m-%d} is a weekend day", "check the date"))
     minute = send_at.replace(second=0, microsecond=0)
     for path in _issue_files(folder):
         if path.resolve() == loaded.path.resolve():
@@ -255,11 +246,7 @@ def schedule_problems(
             continue
         if other is not None and other.replace(second=0, microsecond=0) == minute:
             errors.append(
-                Problem(
-                    shown,
-                    None,
-                    None,
-                    "send_at",
+                problem(
                     f"{local:%Y-%m-%d %H:%M} is also when {path.name} is scheduled",
                     "give each issue its own minute",
                 )

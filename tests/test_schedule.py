@@ -148,7 +148,7 @@ def test_validate_warns_of_past_and_weekend_times_and_refuses_the_same_minute(
         isolated, load_issue(isolated / "issues" / "a.yaml"), settings, now
     )
     assert [str(e) for e in errors] == [
-        f"{isolated / 'issues' / 'a.yaml'}: send_at: 2030-10-19 09:00 is also when b.yaml is "
+        f"{isolated / 'issues' / 'a.yaml'}:4:10: send_at: 2030-10-19 09:00 is also when b.yaml is "
         "scheduled; give each issue its own minute"
     ]
     assert [w.message for w in warnings] == ["Saturday 2030-10-19 is a weekend day"]
