@@ -7,18 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
 from mailer.errors import MailerError
 
-if TYPE_CHECKING:
-    from mailer.compose import Composed
-
 app = typer.Typer(
     name="mailer",
-    help="Compose an email newsletter from an issue file and send it, safely.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -199,150 +195,13 @@ def validate(
         raise typer.Exit(1)
 
 
-def _report_composed(ctx: typer.Context, composed: Composed) -> None:
-    for warning in composed.warnings:
-        warn(str(warning))
-    errors = [f for f in composed.findings if f.severity == "error"]
-    for finding in errors:
-        typer.echo(str(finding), err=True)
-    if composed.findings:
-        count = len(composed.findings) - len(errors)
-        warn(
-            f"checks: {len(errors)} error(s), {count} warning(s); the preview lists them, "
-            "and `mailer check` explains each"
-        )
-    size = composed.html_bytes / 1024
-    say(
-        ctx,
-        f"wrote {composed.html_path} ({size:.1f} KB), {composed.text_path}, "
-        f"{composed.preview_path}",
-    )
-    if options(ctx).verbose:
-        say(ctx, f"rendered in {composed.render_seconds * 1000:.0f} ms")
-
-
-@app.command()
-def compose(
-    ctx: typer.Context,
-    issue: Annotated[Path, typer.Argument(help="The issue file, e.g. issues/2023-10-20-news.yaml")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path("build"),
-    open_preview: Annotated[
-        bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
-    ] = True,
-    watch: Annotated[
-        bool, typer.Option("--watch", help="Compose again on every change; the preview reloads.")
-    ] = False,
-) -> None:
-    """Write the email HTML, its text part and a preview page, then open the preview.
-
-    Example: mailer compose issues/2023-10-20-ld-newsletter.yaml --no-open
-    """
-    from mailer.compose import compose_issue, watch_issue
-
-    folder = options(ctx).folder
-    issue_path = in_folder(ctx, issue)
-    out_dir = in_folder(ctx, out) if not out.is_absolute() else out
-    if watch:
-        opened = False
-
-        def report(result: Composed | MailerError) -> None:
-            nonlocal opened
-            if isinstance(result, MailerError):
-                fail(str(result))
-                preview = out_dir / f"{issue_path.stem}.preview.html"
-            else:
-                _report_composed(ctx, result)
-                preview = result.preview_path
-            if open_preview and not opened:
-                _open_in_browser(preview)
-                opened = True
-            say(ctx, "watching for changes (Ctrl+C to stop)")
-
-        try:
-            watch_issue(folder, issue_path, out_dir, report)
-        except KeyboardInterrupt:
-            say(ctx, "stopped")
-        return
-    composed = run(lambda: compose_issue(folder, issue_path, out_dir))
-    _report_composed(ctx, composed)
-    if open_preview:
-        _open_in_browser(composed.preview_path)
-
-
-@app.command()
-def check(
-    ctx: typer.Context,
-    issue: Annotated[Path, typer.Argument(help="The issue file to check.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
-    online: Annotated[
-        bool, typer.Option("--online", help="Also fetch every link once and report broken ones.")
-    ] = False,
-) -> None:
-    """Check the final email: size, links, dates, accessibility, client support, text part.
-
-    Exit 1 when there is an error. Example: mailer check issues/2023-10-20-ld-newsletter.yaml
-    """
-    from mailer.check import check_issue, findings_json, has_errors
-
-    findings = run(lambda: check_issue(options(ctx).folder, in_folder(ctx, issue), online=online))
-    if as_json:
-        typer.echo(findings_json(findings), nl=False)
-    else:
-        for finding in findings:
-            typer.echo(str(finding))
-        errors = sum(f.severity == "error" for f in findings)
-        warnings = len(findings) - errors
-        say(ctx, f"{issue}: {errors} error(s), {warnings} warning(s)")
-    if has_errors(findings):
-        raise typer.Exit(1)
-
-
-@app.command()
-def archive(
-    ctx: typer.Context,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Where to build the site (build/archive).")
-    ] = None,
-    include_all: Annotated[
-        bool, typer.Option("--all", help="Include issues not yet sent or due.")
-    ] = False,
-) -> None:
-    """Build the web archive: an index, a page per issue, an Atom feed and calendar files.
-
-    Example: mailer archive --out public/newsletter
-    """
-    from datetime import UTC, datetime
-
-    from mailer.archive import ARCHIVE_DIR, build_archive
-
-    folder = options(ctx).folder
-    out_dir = in_folder(ctx, out) if out else folder / ARCHIVE_DIR
-    report = run(
-        lambda: build_archive(folder, out_dir, include_all=include_all, now=datetime.now(UTC))
-    )
-    say(
-        ctx,
-        f"wrote {len(report.issues)} issue(s) and {report.calendar_files} calendar "
-        f"file(s) to {report.out_dir}; open {report.out_dir / 'index.html'}",
-    )
-    if report.skipped:
-        say(
-            ctx,
-            f"left out (not sent, not yet due; --all includes them): {', '.join(report.skipped)}",
-        )
-
-
-def _open_in_browser(path: Path) -> None:
-    import webbrowser
-
-    if not webbrowser.open(path.resolve().as_uri()):
-        warn(f"could not open a browser; open {path} yourself")
-
-
 def entry() -> None:
     """Run the CLI (console script)."""
     app(prog_name="mailer")
 
 
-# The sending commands live beside this module and register themselves on `app`.
-import mailer.cli_send  # noqa: E402, F401
+# The other commands live beside this module and register themselves on `app`; the order
+# of these imports is the order of `mailer --help`.
+import mailer.cli_compose  # noqa: E402, I001
+import mailer.cli_send  # noqa: E402
+import mailer.cli_schedule  # noqa: E402, F401

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from mailer.errors import MailerError
+from mailer.export import export_problems_csv
+from mailer.ledger_schema import COLUMNS, SCHEMA, STATES, IssueSummary, Row, State
+
+__all__ = [
+    "DEFAULT_SYNCHRONOUS",
+    "LEDGER_FILE",
+    "STATES",
+    "IssueSummary",
+    "Ledger",
+    "Row",
+    "State",
+    "Synchronous",
+    "export_problems_csv",
+]
 
 LEDGER_FILE = Path(".mailer") / "ledger.sqlite3"
-# removed: no longer on the list (or unsubscribed) when a run went through it; not sent.
-STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "removed")
-State = Literal["pending", "sending", "sent", "deferred", "failed", "unknown", "removed"]
 Synchronous = Literal["FULL", "NORMAL"]
 # WAL + NORMAL survives a killed process but can lose the last commits on power loss; WAL +
 # FULL fsyncs every commit and survives both. benchmarks/ledger_sync.py measured FULL at
@@ -32,66 +41,6 @@ Synchronous = Literal["FULL", "NORMAL"]
 DEFAULT_SYNCHRONOUS: Synchronous = "NORMAL"  # with FULL for `sending`, see above
 _BATCH = 1000
 _PAGE = 500
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS issues (
-    issue_id TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    issue_id TEXT NOT NULL,
-    recipient_key TEXT NOT NULL,
-    email TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN
-        ('pending', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'removed')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_code INTEGER,
-    last_text TEXT,
-    message_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    PRIMARY KEY (issue_id, recipient_key)
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (issue_id, state);
-CREATE TABLE IF NOT EXISTS holds (
-    issue_id TEXT PRIMARY KEY,
-    held_at TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-"""
-_COLUMNS = (
-    "issue_id, recipient_key, email, state, attempts, last_code, last_text, message_id, "
-    "created_at, updated_at"
-)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One recipient of one issue, as the ledger records it."""
-
-    issue_id: str
-    recipient_key: str
-    email: str
-    state: State
-    attempts: int
-    last_code: int | None
-    last_text: str | None
-    message_id: str
-    created_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True)
-class IssueSummary:
-    """One issue the ledger knows, with how many recipients are in each state."""
-
-    issue_id: str
-    content_hash: str
-    started_at: str
-    finished_at: str | None
-    counts: dict[str, int]
 
 
 def _stamp(now: datetime) -> str:
@@ -120,7 +69,7 @@ class Ledger:
             db.execute("PRAGMA journal_mode=WAL")
             mode: Synchronous = "NORMAL" if synchronous == "NORMAL" else "FULL"
             db.execute(f"PRAGMA synchronous={mode}")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
         except sqlite3.DatabaseError as err:
             db.close()
             raise MailerError(
@@ -218,7 +167,7 @@ class Ledger:
     def row(self, issue_id: str, key: str) -> Row | None:
         """Return the recipient's row for the issue, or None when not in the ledger."""
         found = self._db.execute(
-            f"SELECT {_COLUMNS} FROM deliveries WHERE issue_id = ? AND recipient_key = ?",
+            f"SELECT {COLUMNS} FROM deliveries WHERE issue_id = ? AND recipient_key = ?",
             (issue_id, key),
         ).fetchone()
         return None if found is None else Row(*found)
@@ -242,7 +191,7 @@ class Ledger:
         last = 0
         while True:
             page = self._db.execute(
-                f"SELECT rowid, {_COLUMNS} FROM deliveries WHERE {where} AND rowid > ? "
+                f"SELECT rowid, {COLUMNS} FROM deliveries WHERE {where} AND rowid > ? "
                 "ORDER BY rowid LIMIT ?",
                 (*params, last, _PAGE),
             ).fetchall()
@@ -363,29 +312,3 @@ class Ledger:
                 "ORDER BY started_at, issue_id"
             ).fetchall()
         ]
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_EXPORT_COLUMNS = ("email", "state", "attempts", "last_code", "last_text", "updated_at")
-
-
-def _neutralise(value: object) -> str:
-    text = "" if value is None else str(value)
-    # OWASP CSV injection: a leading ' makes a spreadsheet show the cell as text, not a formula.
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def export_problems_csv(rows: Iterable[Row], path: Path) -> int:
-    """Write rows as a spreadsheet-safe CSV (email, state, attempts, code, text, time)."""
-    count = 0
-    try:
-        # utf-8-sig: Excel reads a BOM-less CSV as the local code page.
-        with open(path, "w", encoding="utf-8-sig", newline="") as out:
-            writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-            writer.writerow(_EXPORT_COLUMNS)
-            for row in rows:
-                writer.writerow([_neutralise(getattr(row, name)) for name in _EXPORT_COLUMNS])
-                count += 1
-    except OSError as err:
-        raise MailerError(f"{path}: cannot write ({err.strerror}); choose another file") from err
-    return count

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import itertools
 import os
 import re
 import unicodedata
@@ -15,12 +14,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, TextIO
+from typing import Literal
 
+from mailer.csvfile import (
+    DELIMITERS,
+    SHOWN_DELIMITERS,
+    CsvFile,
+    normalise_column,
+    sniff_delimiter,
+)
 from mailer.errors import Problem, RecipientsError
 
-DELIMITERS = (",", ";", "\t")
-_SHOWN_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+__all__ = [
+    "DELIMITERS",
+    "Recipient",
+    "RecipientScan",
+    "Status",
+    "address_key",
+    "append_unsubscribed",
+    "iter_recipients",
+    "load_unsubscribed",
+    "normalise_column",
+    "scan_recipients",
+    "sniff_delimiter",
+    "validate_address",
+]
+
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 _LOCAL_BAD = re.compile(r'[^!-~]|[<>(),;:"\[\]\\]')  # ASCII printable, no space or specials
 _SEPARATORS = re.compile(r"[,;\s]+")
@@ -126,131 +145,8 @@ def _check_domain(domain: str) -> tuple[str | None, int]:
     return None, len(ascii_domain)
 
 
-def normalise_column(name: str) -> str:
-    """Return the column name as templates see it: `First Name` becomes `first_name`."""
-    return re.sub(r"[\s-]+", "_", name.strip().lower())
-
-
-def sniff_delimiter(header: str) -> str:
-    """Return the delimiter among , ; and tab that splits the header line into most columns."""
-    counts = [len(next(csv.reader([header], delimiter=d), [])) for d in DELIMITERS]
-    return DELIMITERS[counts.index(max(counts))]
-
-
-class _CsvFile:
-    """An open CSV file with an email column: its header, and its rows with their line numbers."""
-
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.path = path
-        self.shown = str(path)
-        self.encoding = encoding
-        self._file = self._open()
-        try:
-            self._read_header()
-        except BaseException:
-            self._file.close()
-            raise
-
-    def _open(self) -> TextIO:
-        try:
-            return open(self.path, encoding=self.encoding, newline="")
-        except FileNotFoundError:
-            raise RecipientsError(
-                f"{self.shown}: no such file; copy recipients.example.csv to start one, "
-                "or pass --recipients"
-            ) from None
-        except LookupError:
-            raise RecipientsError(f"{self.shown}: unknown encoding {self.encoding!r}") from None
-        except OSError as err:
-            raise RecipientsError(f"{self.shown}: cannot read ({err.strerror})") from err
-
-    def _read_header(self) -> None:
-        self._skipped = 0
-        header = ""
-        for header in self._decoded(iter(self._file.readline, "")):
-            if header.strip():
-                break
-            self._skipped += 1
-        if not header.strip():
-            raise RecipientsError(
-                f"{self.shown}: the file is empty; the first line must name an email column"
-            )
-        self.delimiter = sniff_delimiter(header.rstrip("\r\n"))
-        self.newline = "\r\n" if header.endswith("\r\n") else "\n"
-        self._reader = csv.reader(
-            itertools.chain([header], self._decoded(self._file)), delimiter=self.delimiter
-        )
-        names = next(self._reader)
-        self.raw_columns = names
-        self.columns = [normalise_column(name) for name in names]
-        self._check_columns(self._skipped + 1)
-        self.email_index = self.columns.index("email")
-
-    def _check_columns(self, line: int) -> None:
-        seen: dict[str, str] = {}
-        for raw, name in zip(self.raw_columns, self.columns, strict=True):
-            if name and name in seen:
-                raise RecipientsError(
-                    f'{self.shown}:{line}: columns "{seen[name]}" and "{raw}" are both "{name}" '
-                    "(case, spaces and hyphens do not count); rename or remove one"
-                )
-            seen[name] = raw
-        if "email" in seen:
-            return
-        if len(self.raw_columns) == 1:
-            raise RecipientsError(
-                f"{self.shown}:{line}: no email column; found one column {self.raw_columns[0]!r} "
-                "— is the file separated by something other than , ; or tab?"
-            )
-        found = ", ".join(f'"{raw}"' for raw in self.raw_columns)
-        raise RecipientsError(
-            f"{self.shown}:{line}: no email column; found {found} "
-            f"({_SHOWN_DELIMITERS[self.delimiter]} separated); name the address column email"
-        )
-
-    def _decoded(self, lines: Iterable[str]) -> Iterator[str]:
-        try:
-            yield from lines
-        except UnicodeDecodeError as err:
-            line = _first_undecodable_line(self.path, self.encoding)
-            place = f"{self.shown}:{line}" if line else self.shown
-            raise RecipientsError(
-                f"{place}: not {self.encoding.removesuffix('-sig').upper()} text ({err.reason}); "
-                "save it as UTF-8 or pass --encoding"
-            ) from err
-
-    def rows(self) -> Iterator[tuple[int, int, list[str]]]:
-        """Yield (first line, last line, cells) for every row after the header."""
-        while True:
-            start = self._skipped + self._reader.line_num + 1
-            try:
-                cells = next(self._reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                raise RecipientsError(
-                    f"{self.shown}:{start}: cannot read this row ({err})"
-                ) from err
-            yield start, self._skipped + self._reader.line_num, cells
-
-    def close(self) -> None:
-        """Close the file."""
-        self._file.close()
-
-
-def _first_undecodable_line(path: Path, encoding: str) -> int | None:
-    """Return the first line that does not decode (the decoder works in chunks, not lines)."""
-    with open(path, "rb") as raw:
-        for number, line in enumerate(raw, start=1):
-            try:
-                line.decode(encoding)
-            except UnicodeDecodeError:
-                return number
-    return None
-
-
 def _classify(
-    source: _CsvFile, unsubscribed: AbstractSet[str]
+    source: CsvFile, unsubscribed: AbstractSet[str]
 ) -> Iterator[tuple[Status, Recipient | None, list[Problem]]]:
     seen: set[str] = set()
     width = len(source.columns)
@@ -277,13 +173,13 @@ def _classify(
 
 
 def _row_problems(
-    source: _CsvFile, start: int, end: int, cells: list[str], width: int
+    source: CsvFile, start: int, end: int, cells: list[str], width: int
 ) -> list[Problem]:
     def problem(where: str, message: str, hint: str = "") -> Problem:
         return Problem(source.shown, start, None, where, message, hint)
 
     if len(cells) != width:
-        sep = _SHOWN_DELIMITERS[source.delimiter]
+        sep = SHOWN_DELIMITERS[source.delimiter]
         if len(cells) > width:
             hint = f"put quotes around a value that contains a {sep}, or remove the extra {sep}"
         else:
@@ -307,7 +203,7 @@ def scan_recipients(
     path: Path, unsubscribed: AbstractSet[str] = frozenset(), *, encoding: str = "utf-8-sig"
 ) -> RecipientScan:
     """Count the recipients and collect every invalid row; raise RecipientsError for the file."""
-    source = _CsvFile(path, encoding)
+    source = CsvFile(path, encoding)
     try:
         scan = RecipientScan(path, list(source.columns))
         for status, _recipient, problems in _classify(source, unsubscribed):
@@ -327,7 +223,7 @@ def iter_recipients(
     path: Path, unsubscribed: AbstractSet[str] = frozenset(), *, encoding: str = "utf-8-sig"
 ) -> Iterator[Recipient]:
     """Yield each sendable recipient once, in file order, skipping invalid and unsubscribed rows."""
-    source = _CsvFile(path, encoding)
+    source = CsvFile(path, encoding)
     try:
         for _status, recipient, _problems in _classify(source, unsubscribed):
             if recipient is not None:
@@ -340,7 +236,7 @@ def load_unsubscribed(path: Path) -> set[str]:
     """Return the address keys in unsubscribed.csv (none when it does not exist)."""
     if not path.exists():
         return set()
-    source = _CsvFile(path, "utf-8-sig")
+    source = CsvFile(path, "utf-8-sig")
     try:
         keys: set[str] = set()
         for _start, _end, cells in source.rows():
@@ -377,7 +273,7 @@ def append_unsubscribed(path: Path, addresses: Iterable[str], now: datetime) -> 
     columns, delimiter, newline = ["email", "unsubscribed_at"], ",", "\n"
     if path.exists() and path.stat().st_size:
         # Follow a hand-edited file's layout, or the new row lands in the wrong column.
-        source = _CsvFile(path, "utf-8-sig")
+        source = CsvFile(path, "utf-8-sig")
         columns, delimiter, newline = source.columns, source.delimiter, source.newline
         source.close()
     stamp = now.astimezone(UTC).isoformat(timespec="seconds")

@@ -6,6 +6,7 @@ import webbrowser
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from mailer.cli import app
@@ -128,12 +129,24 @@ def test_a_usage_error_exits_2() -> None:
     assert invoke("no-such-command")[0] == 2
 
 
-@pytest.mark.parametrize(
-    "command",
-    ["init", "validate", "compose", "check", "archive", "send", "status", "unsubscribe"],
-)
+COMMANDS = sorted(typer.main.get_group(app).commands)
+
+
+def test_every_command_of_the_contract_exists() -> None:
+    assert set(COMMANDS) >= {
+        "init",
+        "validate",
+        "compose",
+        "send",
+        "status",
+        "send-due",
+        "unsubscribe",
+    }
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "--help-of-app"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    code, out, _err = invoke(command, "--help")
+    code, out, _err = invoke(*([] if command == "--help-of-app" else [command]), "--help")
     assert code == 0
     assert "Example: mailer" in out
 

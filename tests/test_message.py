@@ -430,7 +430,7 @@ def test_the_parsed_back_header_names_catch_an_injection_the_checks_missed(
 ) -> None:
     config, rendered = placeholder_issue(newsletter)
     made = factory(config, rendered)
-    monkeypatch.setattr(mailer.message, "_unsafe", lambda value: None)
+    monkeypatch.setattr(mailer.message, "unsafe", lambda value: None)
     for nick in ("x\r\nBcc: x@evil.example", "x\r\nSubject: again", "x\r\n\r\nbody"):
         with pytest.raises(MessageError, match="headers came out as"):
             made.build({"email": "sam@x.org", "nick": nick}, now=NOW)

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from mailer import transport
+from mailer import smtp_handshake, transport
 from mailer.config import Smtp
 from mailer.errors import DeliveryError, SettingsError
 from mailer.transport import ConnectionLost, Outcome, SmtpConnection, probe
@@ -274,7 +274,7 @@ def test_plain_text_to_a_remote_host_needs_allow_insecure(
     ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
-    assert transport._is_loopback(host) is loopback
+    assert smtp_handshake._is_loopback(host) is loopback
 
 
 def test_a_slow_server_within_the_timeout_works(make_smtp_server: MakeServer) -> None:

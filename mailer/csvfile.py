@@ -1,0 +1,138 @@
+"""A CSV file with an email column, read as people really export it: sniffed, decoded, checked."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+from mailer.errors import RecipientsError
+
+DELIMITERS = (",", ";", "\t")
+SHOWN_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def normalise_column(name: str) -> str:
+    """Return the column name as templates see it: `First Name` becomes `first_name`."""
+    return re.sub(r"[\s-]+", "_", name.strip().lower())
+
+
+def sniff_delimiter(header: str) -> str:
+    """Return the delimiter among , ; and tab that splits the header line into most columns."""
+    counts = [len(next(csv.reader([header], delimiter=d), [])) for d in DELIMITERS]
+    return DELIMITERS[counts.index(max(counts))]
+
+
+class CsvFile:
+    """An open CSV file with an email column: its header, and its rows with their line numbers."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.path = path
+        self.shown = str(path)
+        self.encoding = encoding
+        self._file = self._open()
+        try:
+            self._read_header()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open(self) -> TextIO:
+        try:
+            return open(self.path, encoding=self.encoding, newline="")
+        except FileNotFoundError:
+            raise RecipientsError(
+                f"{self.shown}: no such file; copy recipients.example.csv to start one, "
+                "or pass --recipients"
+            ) from None
+        except LookupError:
+            raise RecipientsError(f"{self.shown}: unknown encoding {self.encoding!r}") from None
+        except OSError as err:
+            raise RecipientsError(f"{self.shown}: cannot read ({err.strerror})") from err
+
+    def _read_header(self) -> None:
+        self._skipped = 0
+        header = ""
+        for header in self._decoded(iter(self._file.readline, "")):
+            if header.strip():
+                break
+            self._skipped += 1
+        if not header.strip():
+            raise RecipientsError(
+                f"{self.shown}: the file is empty; the first line must name an email column"
+            )
+        self.delimiter = sniff_delimiter(header.rstrip("\r\n"))
+        self.newline = "\r\n" if header.endswith("\r\n") else "\n"
+        self._reader = csv.reader(
+            itertools.chain([header], self._decoded(self._file)), delimiter=self.delimiter
+        )
+        names = next(self._reader)
+        self.raw_columns = names
+        self.columns = [normalise_column(name) for name in names]
+        self._check_columns(self._skipped + 1)
+        self.email_index = self.columns.index("email")
+
+    def _check_columns(self, line: int) -> None:
+        seen: dict[str, str] = {}
+        for raw, name in zip(self.raw_columns, self.columns, strict=True):
+            if name and name in seen:
+                raise RecipientsError(
+                    f'{self.shown}:{line}: columns "{seen[name]}" and "{raw}" are both "{name}" '
+                    "(case, spaces and hyphens do not count); rename or remove one"
+                )
+            seen[name] = raw
+        if "email" in seen:
+            return
+        if len(self.raw_columns) == 1:
+            raise RecipientsError(
+                f"{self.shown}:{line}: no email column; found one column {self.raw_columns[0]!r} "
+                "— is the file separated by something other than , ; or tab?"
+            )
+        found = ", ".join(f'"{raw}"' for raw in self.raw_columns)
+        raise RecipientsError(
+            f"{self.shown}:{line}: no email column; found {found} "
+            f"({SHOWN_DELIMITERS[self.delimiter]} separated); name the address column email"
+        )
+
+    def _decoded(self, lines: Iterable[str]) -> Iterator[str]:
+        try:
+            yield from lines
+        except UnicodeDecodeError as err:
+            line = _first_undecodable_line(self.path, self.encoding)
+            place = f"{self.shown}:{line}" if line else self.shown
+            raise RecipientsError(
+                f"{place}: not {self.encoding.removesuffix('-sig').upper()} text ({err.reason}); "
+                "save it as UTF-8 or pass --encoding"
+            ) from err
+
+    def rows(self) -> Iterator[tuple[int, int, list[str]]]:
+        """Yield (first line, last line, cells) for every row after the header."""
+        while True:
+            start = self._skipped + self._reader.line_num + 1
+            try:
+                cells = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                raise RecipientsError(
+                    f"{self.shown}:{start}: cannot read this row ({err})"
+                ) from err
+            yield start, self._skipped + self._reader.line_num, cells
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | None:
+    """Return the first line that does not decode (the decoder works in chunks, not lines)."""
+    with open(path, "rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None

@@ -1,0 +1,70 @@
+"""The send ledger's SQLite tables, and the rows read from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# removed: no longer on the list (or unsubscribed) when a run went through it; not sent.
+STATES = ("pending", "sending", "sent", "deferred", "failed", "unknown", "removed")
+State = Literal["pending", "sending", "sent", "deferred", "failed", "unknown", "removed"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issues (
+    issue_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    issue_id TEXT NOT NULL,
+    recipient_key TEXT NOT NULL,
+    email TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'removed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_code INTEGER,
+    last_text TEXT,
+    message_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (issue_id, recipient_key)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (issue_id, state);
+CREATE TABLE IF NOT EXISTS holds (
+    issue_id TEXT PRIMARY KEY,
+    held_at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+COLUMNS = (
+    "issue_id, recipient_key, email, state, attempts, last_code, last_text, message_id, "
+    "created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One recipient of one issue, as the ledger records it."""
+
+    issue_id: str
+    recipient_key: str
+    email: str
+    state: State
+    attempts: int
+    last_code: int | None
+    last_text: str | None
+    message_id: str
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    """One issue the ledger knows, with how many recipients are in each state."""
+
+    issue_id: str
+    content_hash: str
+    started_at: str
+    finished_at: str | None
+    counts: dict[str, int]
