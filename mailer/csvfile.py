@@ -11,6 +11,7 @@ from typing import TextIO
 
 from mailer.errors import RecipientsError
 
+EMAIL_ALIASES = {"email_address", "e_mail", "e_mail_address", "mail", "mail_address"}
 DELIMITERS = (",", ";", "\t")
 SHOWN_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -85,6 +86,12 @@ class CsvFile:
                 )
             seen[name] = raw
         if "email" in seen:
+            return
+        aliases = [name for name in self.columns if name in EMAIL_ALIASES]
+        if len(aliases) == 1:
+            # Outlook, Google and Mailchimp exports say "E-mail Address" or "Email Address":
+            # that column is the address, and `recipient.email` in an issue means it.
+            self.columns[self.columns.index(aliases[0])] = "email"
             return
         if len(self.raw_columns) == 1:
             raise RecipientsError(
