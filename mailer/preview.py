@@ -23,9 +23,10 @@ _PAGE = """<!doctype html>
             border-radius: 6px; }}
   .inbox .from {{ font-weight: bold; }}
   .inbox .pre {{ color: #4a5561; }}
-  .problems {{ margin: 12px 0 0; padding: 10px 14px; background: #fdecea;
-               border-left: 4px solid #b3261e; }}
-  .problems li {{ margin: 4px 0; }}
+  .problems {{ margin: 12px 0 0; padding: 0; list-style: none; }}
+  .problems li {{ margin: 4px 0; padding: 8px 12px; border-left: 4px solid; }}
+  .problems li.error {{ background: #fdecea; border-color: #b3261e; }}
+  .problems li.warning {{ background: #fff8e1; border-color: #8a6100; }}
   main {{ display: flex; flex-wrap: wrap; gap: 24px; padding: 24px; align-items: flex-start; }}
   figure {{ margin: 0; }}
   figcaption {{ font-weight: bold; margin-bottom: 6px; }}
@@ -95,7 +96,10 @@ def preview_page(
     """Return the preview page; reload=(version, script name) makes it reload on change."""
     listed = ""
     if problems:
-        items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+        items = "".join(
+            f'<li class="{"error" if p.startswith("error") else "warning"}">{html.escape(p)}</li>'
+            for p in problems
+        )
         listed = f'<ul class="problems" role="alert">{items}</ul>'
     reloader = ""
     if reload is not None:
