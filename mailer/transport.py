@@ -138,6 +138,16 @@ class SmtpConnection:
             smtp.send(_dot_stuff(data))
             data_written = True
             code, reply = self._final_reply(smtp)
+        except smtplib.SMTPResponseException as err:
+            # smtplib could not read the reply (a line over its 8 KB limit, say): the session
+            # is out of step, so it ends; the recipient is retried, or unknown after the data.
+            self._drop()
+            text = (
+                f"unreadable reply from the server ({err.smtp_code} {reply_text(err.smtp_error)})"
+            )
+            if data_written:
+                return Outcome("unknown", None, f"{text}; it may or may not have been delivered")
+            return Outcome("deferred", None, text)
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if not accepted:

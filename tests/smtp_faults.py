@@ -36,6 +36,7 @@ class Faults:
     data_delay: float = 0.0  # more seconds before replying to the message data
     refuse_login: bool = False  # 535 to every AUTH
     refuse_sender: bool = False  # 550 to every MAIL FROM (a relay that will not take our From)
+    garble_for: str | None = None  # answer RCPT for this address with a 10 KB line, once
 
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
@@ -217,6 +218,9 @@ class Recorder:
     ) -> object:
         """Refuse, defer or hang up for the configured addresses."""
         self._note("RCPT")
+        if address == self.faults.garble_for:
+            self.faults.garble_for = None
+            return "250 " + "x" * 10_000  # longer than smtplib will read (_MAXLINE)
         await self._pause(self.faults.reply_delay)
         faults = self.faults
         if self.should_hang_up("RCPT", envelope, address):

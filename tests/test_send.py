@@ -485,3 +485,15 @@ def test_unwritable_outputs_are_errors_not_tracebacks(
     cli("send", ISSUE, "--yes")
     code, _out, err = cli("status", "--csv", "nodir/x.csv")
     assert code == 1 and "nodir/x.csv: cannot write" in err
+
+
+def test_an_unreadable_reply_is_retried_and_costs_no_one(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(4)
+    server = make_smtp_server(garble_for=emails[1])
+    make_folder(isolated, server, emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
+    assert server.connections == 2
