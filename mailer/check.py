@@ -56,7 +56,7 @@ def check_email(
     findings = [
         *check_size(parsed),
         *check_links(parsed),
-        *(check_online(links, timeout) if online else []),
+        *(check_online(links, timeout, settings.archive_url) if online else []),
         *check_dates(parsed),
         *check_accessibility(parsed),
         *check_clients(parsed),

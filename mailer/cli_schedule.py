@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mailer.cli import app, logging_run, note, options, run, say
+from mailer.cli import app, fail, logging_run, note, options, run, say
 
 
 @app.command("send-due")
@@ -21,17 +21,17 @@ def send_due(ctx: typer.Context) -> None:
     """
     from datetime import UTC, datetime
 
-    from mailer.config import load_settings
+    from mailer.config import SETTINGS_FILE, load_settings
+    from mailer.schedule import Reporter
     from mailer.schedule import send_due as send_due_issues
 
     folder = options(ctx).folder
-    settings = run(lambda: load_settings(folder))
+    if not (folder / SETTINGS_FILE).is_file():
+        run(lambda: load_settings(folder))  # says what is wrong; no log in a wrong folder
     with logging_run(folder, "send-due"):
-        result = run(
-            lambda: send_due_issues(
-                folder, settings, datetime.now(UTC), lambda line: say(ctx, line), note
-            )
-        )
+        settings = run(lambda: load_settings(folder))
+        out = Reporter(said=lambda line: say(ctx, line), failed=fail, noted=note)
+        result = run(lambda: send_due_issues(folder, settings, datetime.now(UTC), out))
         if result.exit_code:
             raise typer.Exit(result.exit_code)
 

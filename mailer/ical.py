@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from mailer.config import Settings
@@ -20,6 +21,7 @@ from mailer.placeholders import Personalisable, PlaceholderTable
 CALENDAR_DIR = "calendar"
 _LINE_OCTETS = 75  # RFC 5545 3.1: fold lines longer than 75 octets, excluding the CRLF
 _CRLF = "\r\n"
+_URI_SAFE = "%:/?#[]@!$&'()*+,;=~"  # RFC 3986 reserved and escapes: kept as they are
 _PARAM_UNSAFE = re.compile(r'[;:,"\x00-\x1f\x7f]')
 
 
@@ -71,12 +73,13 @@ def issue_events(
         for item_index, item in enumerate(items):
             if item.date is None:
                 continue
+            url = fill(item.url) if item.url else None  # placeholders take their defaults
             if isinstance(item, CourseItem):
                 details = [fill(item.body, markdown=True)] if item.body else []
-                details.append(f"{fill(item.button)}: {item.url}")
+                details.append(f"{fill(item.button)}: {url}")
                 end = None
             else:
-                details = [item.url] if item.url else []
+                details = [url] if url else []
                 end = item.end
             event = Event(
                 uid=f"{loaded.stem}-{block_index}-{item_index}@{settings.list_id}",
@@ -84,7 +87,7 @@ def issue_events(
                 start=item.date,
                 end=end,
                 description="\n\n".join([*details, source]),
-                url=item.url,
+                url=url,
             )
             events.append((calendar_path(loaded.stem, block_index, item_index), event))
     return events
@@ -111,7 +114,9 @@ def event_calendar(event: Event, *, zone: ZoneInfo, stamp: datetime, product: st
     if event.description:
         lines.append(f"DESCRIPTION:{escape_text(event.description)}")
     if event.url:
-        lines.append(f"URL:{event.url}")  # a URI value: not TEXT, so not escaped (3.3.13)
+        # A URI value: not TEXT, so not escaped (3.3.13); but a filled placeholder may have
+        # brought a space or a brace, which a URI cannot hold.
+        lines.append(f"URL:{quote(event.url, safe=_URI_SAFE)}")
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "".join(fold(line) + _CRLF for line in lines)
 

@@ -126,7 +126,7 @@ class DateItem(_Strict):
 
     @model_validator(mode="after")
     def _end_after_start(self) -> DateItem:
-        if self.end is not None and _as_datetime(self.end) < _as_datetime(self.date):
+        if self.end is not None and _as_datetime(self.end, last=True) < _as_datetime(self.date):
             raise ValueError(f"end ({self.end}) is before date ({self.date}); swap them")
         return self
 
@@ -240,8 +240,12 @@ class LoadedIssue:
         return self.path.stem
 
 
-def _as_datetime(value: date | datetime) -> datetime:
-    return value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+def _as_datetime(value: date | datetime, *, last: bool = False) -> datetime:
+    """Return a moment; a plain date is its first moment, or its last when last is true."""
+    if isinstance(value, datetime):
+        return value
+    start = datetime(value.year, value.month, value.day)
+    return start + timedelta(days=1, microseconds=-1) if last else start
 
 
 def load_issue(path: Path, display: str | None = None) -> LoadedIssue:

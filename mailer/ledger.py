@@ -276,17 +276,18 @@ class Ledger:
             )
         return self._db.total_changes - before
 
-    def hold(self, issue_id: str, reason: str, now: datetime) -> None:
-        """Hold an issue back from scheduled sending (too late); `send` releases it."""
+    def hold(self, issue_id: str, reason: str, send_at: datetime, now: datetime) -> None:
+        """Hold an issue scheduled at send_at back from scheduled sending; `send` releases it."""
         self._db.execute(
-            "INSERT OR IGNORE INTO holds (issue_id, held_at, reason) VALUES (?, ?, ?)",
-            (issue_id, _stamp(now), reason),
+            "INSERT OR REPLACE INTO holds (issue_id, held_at, reason, send_at) VALUES (?, ?, ?, ?)",
+            (issue_id, _stamp(now), reason, _stamp(send_at)),
         )
 
-    def held(self, issue_id: str) -> str | None:
-        """Return why the issue is held, or None when it is not."""
+    def held(self, issue_id: str, send_at: datetime) -> str | None:
+        """Return why the issue is held at this send_at, or None (a new send_at lifts it)."""
         found = self._db.execute(
-            "SELECT reason FROM holds WHERE issue_id = ?", (issue_id,)
+            "SELECT reason FROM holds WHERE issue_id = ? AND send_at = ?",
+            (issue_id, _stamp(send_at)),
         ).fetchone()
         return None if found is None else str(found[0])
 

@@ -34,7 +34,8 @@ CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (issue_id, state);
 CREATE TABLE IF NOT EXISTS holds (
     issue_id TEXT PRIMARY KEY,
     held_at TEXT NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    send_at TEXT NOT NULL  -- a hold is for this send_at only: a new time lifts it
 );
 """
 COLUMNS = (

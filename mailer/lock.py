@@ -13,9 +13,30 @@ from mailer.errors import LockedError
 LOCK_FILE = Path(".mailer") / "lock"
 
 
+_held: set[Path] = set()  # folders this process has locked: taking it again is a no-op
+
+
 @contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
-    """Hold the folder's send lock for the block; raise LockedError if another process has it."""
+    """Hold the folder's send lock for the block; raise LockedError if another process has it.
+
+    Re-entrant within a process: send-due holds it for its whole run, and each send inside
+    takes it again.
+    """
+    key = folder.resolve()
+    if key in _held:
+        yield
+        return
+    _held.add(key)
+    try:
+        with _flock(folder):
+            yield
+    finally:
+        _held.discard(key)
+
+
+@contextmanager
+def _flock(folder: Path) -> Iterator[None]:
     path = folder / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     # flock, not a pid file: the kernel drops the lock when the holder dies, even on SIGKILL,

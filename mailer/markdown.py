@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -38,6 +39,10 @@ def check_url(url: str) -> tuple[str | None, str | None]:
     scheme = match.group(1).lower()
     if scheme not in SAFE_SCHEMES:
         return f'"{url}": {scheme}: links are not allowed; use https:, http: or mailto:', None
+    try:
+        urlsplit(plain)
+    except ValueError as err:  # e.g. "https://[::1": browsers and checks cannot read it either
+        return f'"{url}" is not a valid address ({err}); check the brackets and the host', None
     rest = plain[match.end() :]
     if scheme == "mailto":
         if "@" not in rest:

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 from mailer.config import Settings
-from mailer.errors import IssueError, LockedError, MailerError, Problem
+from mailer.errors import DeliveryError, IssueError, LockedError, MailerError, Problem
 from mailer.issue import LoadedIssue, load_issue, parse_duration
 from mailer.ledger import LEDGER_FILE, Ledger
+from mailer.lock import folder_lock
 from mailer.runlog import LOG_FILE
 from mailer.yamlsource import load_yaml
 
-State = Literal["unscheduled", "scheduled", "due", "sending", "sent", "late", "failed"]
+State = Literal["unscheduled", "scheduled", "due", "sending", "sent", "late", "held", "failed"]
 Report = Callable[[str], None]
 
 
@@ -72,20 +73,24 @@ def _entry(
     send_at = loaded.issue.send_at
     summary = _summary(ledger, loaded.stem)
     counts = summary[0] if summary else {}
-    if ledger is not None and (reason := ledger.held(loaded.stem)):
-        return Entry(path, loaded, None, "late", counts, reason)
+    if ledger is not None and send_at and (reason := ledger.held(loaded.stem, send_at)):
+        return Entry(path, loaded, None, "held", counts, reason)
+    late = now - send_at if send_at else None
+    too_late = late is not None and late > max_lateness(settings, loaded)
     if summary is not None:
         counts, finished = summary
-        if not finished:
-            return Entry(path, loaded, None, "sending", counts, "started; a run resumes it")
-        trouble = counts.get("failed", 0) + counts.get("unknown", 0)
-        return Entry(path, loaded, None, "failed" if trouble else "sent", counts)
-    if send_at is None:
+        if finished:
+            trouble = counts.get("failed", 0) + counts.get("unknown", 0)
+            return Entry(path, loaded, None, "failed" if trouble else "sent", counts)
+        if late is not None and too_late and not counts.get("sent") and not counts.get("unknown"):
+            # Started but nobody has it (the server was down): as late as if never started.
+            return Entry(path, loaded, None, "late", counts, f"{_span(late)} late: held back")
+        return Entry(path, loaded, None, "sending", counts, "started; a run resumes it")
+    if send_at is None or late is None:
         return Entry(path, loaded, None, "unscheduled")
     if send_at > now:
         return Entry(path, loaded, None, "scheduled")
-    late = now - send_at
-    if late > max_lateness(settings, loaded):
+    if too_late:
         return Entry(path, loaded, None, "late", note=f"{_span(late)} late: held back")
     return Entry(path, loaded, None, "due")
 
@@ -126,60 +131,98 @@ class DueResult:
             self.exit_code = code
 
 
-def send_due(
-    folder: Path, settings: Settings, now: datetime, report: Report, quiet: Report
-) -> DueResult:
-    """Send every due issue (same path as `send --yes`); hold late ones; report each in a line."""
+@dataclass(frozen=True)
+class Reporter:
+    """Where send-due's lines go: good news, bad news (stderr, even with -q), the log only."""
+
+    said: Report
+    failed: Report
+    noted: Report
+
+
+def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> DueResult:
+    """Send every due issue (same path as `send --yes`); hold late ones; say each in a line.
+
+    Cron mails whatever a run prints, so a run prints only news: an issue sent, held or
+    failing for a new reason; repeats of the same state go to the log only.
+    """
+    result = DueResult()
+    try:
+        # The whole run holds the lock: what it reads of the ledger stays true while it acts.
+        with folder_lock(folder):
+            with Ledger.open(folder) as ledger:
+                known = {summary.issue_id for summary in ledger.issues()}
+            for entry in read_schedule(folder, settings, now):
+                _send_entry(folder, settings, now, entry, known, out, result)
+    except LockedError as err:
+        # Another send (or send-due) is at work and will finish the job. Cron would mail
+        # its owner every few minutes if this printed, so it only goes to the log.
+        out.noted(str(err))
+        result.worse(75)
+    return result
+
+
+def _send_entry(
+    folder: Path,
+    settings: Settings,
+    now: datetime,
+    entry: Entry,
+    known: set[str],
+    out: Reporter,
+    result: DueResult,
+) -> None:
     from mailer.send import deliver, prepare_send
 
-    result = DueResult()
-    for entry in read_schedule(folder, settings, now):
-        if entry.error is not None:
-            if _claims_due(entry.path, now):
-                report(f"{entry.error}")
-                result.worse(1)
-            continue
-        if entry.state == "late" and entry.counts == {} and not _is_held(folder, entry.stem):
-            _hold(folder, entry, now)
-            shown = _shown(folder, entry.path)
-            report(
-                f"{shown}: not sent: {entry.note.removesuffix(': held back')} (send_at "
-                f"{entry.send_at:%Y-%m-%d %H:%M %z}, max_lateness {_lateness(settings, entry)}); "
-                f"held back. To send it now on purpose: mailer --dir {_quoted(folder)} send "
-                f"{shown} --yes"
-            )
+    shown = _shown(folder, entry.path)
+    if entry.error is not None:
+        if entry.stem not in known and _claims_due(entry.path, now, settings):
+            out.failed(str(entry.error))
             result.worse(1)
-            continue
-        if entry.state not in ("due", "sending"):
-            continue
-        try:
-            plan = prepare_send(folder, entry.path, shown_issue=_shown(folder, entry.path))
-            done = deliver(plan, now=lambda: datetime.now(now.tzinfo))
-        except LockedError as err:
-            # Another send (or send-due) is at work: it will finish this. Cron would mail its
-            # owner every few minutes if this printed, so it only goes to the log.
-            quiet(str(err))
-            result.worse(75)
-            return result
-        except MailerError as err:
-            report(f"{entry.stem}: not sent: {err}")
-            result.worse(err.exit_code)
-            continue
-        counts = done.counts
-        if not done.sent_now and done.complete and done.stopped is None:
-            quiet(f"{entry.stem}: nothing left to send")  # another run just finished it
-            continue
-        report(
-            f"{entry.stem}: sent {done.sent_now} now, {counts['sent']} in all; deferred "
-            f"{counts['deferred']}, failed {counts['failed']}, unknown {counts['unknown']}"
-            + (f"; stopped: {done.stopped}" if done.stopped else "")
+        return
+    if entry.state == "late":
+        _hold(folder, entry, entry.note, now)
+        out.failed(
+            f"{shown}: not sent: {entry.note.removesuffix(': held back')} (send_at "
+            f"{entry.send_at:%Y-%m-%d %H:%M %z}, max_lateness {_lateness(settings, entry)}); "
+            f"held back. To send it now on purpose: {_send_command(folder, shown)}"
         )
+        result.worse(1)
+        return
+    if entry.state not in ("due", "sending") or entry.send_at is None:
+        return  # an issue without send_at is sent by hand, resumed by hand
+    try:
+        plan = prepare_send(folder, entry.path, shown_issue=shown)
+        done = deliver(plan, now=lambda: datetime.now(now.tzinfo))
+    except (LockedError, DeliveryError):
+        raise
+    except MailerError as err:
+        # Something to fix in the issue, the list or the settings: say it once and hold the
+        # issue, rather than say it again every few minutes.
+        _hold(folder, entry, f"not sent: {err}".splitlines()[0], now)
+        out.failed(
+            f"{shown}: not sent, held back: {err}\nWhen it is fixed: {_send_command(folder, shown)}"
+        )
+        result.worse(err.exit_code)
+        return
+    counts = done.counts
+    line = (
+        f"{entry.stem}: sent {done.sent_now} now, {counts['sent']} in all; deferred "
+        f"{counts['deferred']}, failed {counts['failed']}, unknown {counts['unknown']}"
+    )
+    if done.stopped is not None:
+        out.failed(f"{line}; stopped: {done.stopped}")
+        result.worse(done.stopped.exit_code)
+    elif not done.sent_now and done.counts == entry.counts:
+        out.noted(line)  # nothing new since the last run: a recipient still deferred, say
+        result.worse(0 if done.complete else 3)
+    else:
+        (out.said if done.complete else out.failed)(line)
         result.sent_issues.append(entry.stem)
-        if done.stopped is not None:
-            result.worse(done.stopped.exit_code)
-        elif not done.complete:
-            result.worse(3)
-    return result
+        result.worse(0 if done.complete else 3)
+
+
+def _send_command(folder: Path, shown: str) -> str:
+    return f"mailer --dir {_quoted(folder)} send {shown} --yes"
 
 
 def _lateness(settings: Settings, entry: Entry) -> str:
@@ -187,20 +230,14 @@ def _lateness(settings: Settings, entry: Entry) -> str:
     return entry.loaded.issue.max_lateness or settings.schedule.max_lateness
 
 
-def _is_held(folder: Path, issue_id: str) -> bool:
-    if not (folder / LEDGER_FILE).exists():
-        return False
+def _hold(folder: Path, entry: Entry, reason: str, now: datetime) -> None:
+    assert entry.send_at is not None
     with Ledger.open(folder) as ledger:
-        return ledger.held(issue_id) is not None
+        ledger.hold(entry.stem, reason, entry.send_at, now)
 
 
-def _hold(folder: Path, entry: Entry, now: datetime) -> None:
-    with Ledger.open(folder) as ledger:
-        ledger.hold(entry.stem, entry.note, now)
-
-
-def _claims_due(path: Path, now: datetime) -> bool:
-    """Say whether an invalid issue file seems to ask to be sent by now (so say it is broken)."""
+def _claims_due(path: Path, now: datetime, settings: Settings) -> bool:
+    """Say whether an invalid issue file seems meant to go out about now (so say it is broken)."""
     try:
         data = load_yaml(path).data
     except MailerError:
@@ -208,7 +245,9 @@ def _claims_due(path: Path, now: datetime) -> bool:
     if not isinstance(data, dict) or "send_at" not in data:
         return False  # a draft without a schedule is nobody's business yet
     try:
-        return datetime.fromisoformat(str(data["send_at"])) <= now
+        send_at = datetime.fromisoformat(str(data["send_at"]))
+        window = parse_duration(settings.schedule.max_lateness)
+        return send_at <= now and now - send_at <= window
     except (TypeError, ValueError):
         return True
 

@@ -55,7 +55,8 @@ blocks:
         body: |
           A **full day**, for {{ recipient.first_name | default("colleague") }} and your team.
           See the [handbook](https://northfield-safeguarding.example/handbook).
-        url: https://northfield-safeguarding.example/training/trauma
+        url: "https://northfield-safeguarding.example/training/trauma?for={{
+          recipient.team | default('all staff') }}"
       - title: Recorded webinar (no date)
         url: https://northfield-safeguarding.example/training/webinar
 """
@@ -348,7 +349,9 @@ def test_text_is_escaped_and_placeholders_filled(folder: Path) -> None:
     description = str(course["DESCRIPTION"])
     assert description.startswith("A full day, for colleague and your team.")
     assert "handbook (https://northfield-safeguarding.example/handbook)" in description
-    assert "Book a place: https://northfield-safeguarding.example/training/trauma" in description
+    booking = "https://northfield-safeguarding.example/training/trauma?for=all staff"
+    assert f"Book a place: {booking}" in description
+    assert str(course["URL"]) == booking.replace(" ", "%20")  # a URI holds no space
     assert f"{ARCHIVE_URL}/{WINTER_STEM}.html" in description
     assert "**" not in description and "MAILERPH" not in description
 

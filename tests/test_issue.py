@@ -192,6 +192,22 @@ def test_a_placeholder_at_the_start_of_a_link_is_refused(tmp_path: Path) -> None
     assert any("cannot start with a placeholder" in problem for problem in found), found
 
 
+def test_a_timed_item_may_end_later_the_same_day_given_as_a_date(tmp_path: Path) -> None:
+    path = tmp_path / "issue.yaml"
+    path.write_text(
+        HEAD + "  - type: dates\n    items:\n      - title: Forum\n"
+        "        date: 2023-10-20T08:00\n        end: 2023-10-20\n"
+    )
+    assert load_issue(path).issue.blocks[0].type == "dates"
+
+
+def test_an_unreadable_address_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    found = problems_of(
+        HEAD + '  - type: button\n    text: Go\n    url: "https://[::1"\n', tmp_path
+    )
+    assert any("is not a valid address" in problem for problem in found), found
+
+
 def test_plain_http_links_are_a_warning_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "issue.yaml"
     path.write_text(HEAD + "  - type: button\n    text: Go\n    url: http://example.org\n")

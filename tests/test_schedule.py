@@ -11,7 +11,7 @@ import pytest
 from mailer import runlog
 from mailer.config import load_settings
 from mailer.issue import load_issue
-from mailer.schedule import read_schedule, schedule_problems, send_due
+from mailer.schedule import Reporter, read_schedule, schedule_problems, send_due
 from tests.sending import ISSUE, addresses, cli, deliveries, make_folder
 from tests.smtp_servers import MakeServer
 
@@ -22,7 +22,8 @@ def run_due(folder: Path, now: datetime) -> tuple[int, list[str], list[str]]:
     """Run send_due at `now`; return its exit code, printed lines and log-only lines."""
     lines: list[str] = []
     quiet: list[str] = []
-    result = send_due(folder, load_settings(folder), now, lines.append, quiet.append)
+    out = Reporter(said=lines.append, failed=lines.append, noted=quiet.append)
+    result = send_due(folder, load_settings(folder), now, out)
     return result.exit_code, lines, quiet
 
 
@@ -77,7 +78,7 @@ def test_a_late_issue_is_held_said_once_and_sent_only_on_purpose(
     assert "not sent: 6h5m late" in lines[0] and "max_lateness 6h" in lines[0]
     assert f"send {ISSUE} --yes" in lines[0]
     assert run_due(isolated, late + timedelta(minutes=5)) == (0, [], [])
-    assert states_at(isolated, late)[Path(ISSUE).stem] == "late"
+    assert states_at(isolated, late)[Path(ISSUE).stem] == "held"
     assert server.received == []
     code, _out, err = cli("send", ISSUE, "--yes")
     assert code == 0, err
@@ -171,3 +172,75 @@ def test_the_log_is_rotated_so_it_cannot_grow_without_bound(
     logs = sorted(p.name for p in (isolated / ".mailer").glob("log*"))
     assert logs == ["log", "log.1", "log.2", "log.3"]
     assert sum(p.stat().st_size for p in (isolated / ".mailer").glob("log*")) < 4 * 2_200
+
+
+@pytest.mark.usefixtures("secret")
+def test_a_held_issue_given_a_new_send_at_goes_out_then(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    late = SEND_AT + timedelta(hours=7)
+    assert run_due(isolated, late)[0] == 1
+    issue = isolated / ISSUE
+    new_time = late + timedelta(days=1)
+    issue.write_text(
+        re.sub(r"(?m)^send_at: .*$", f"send_at: {new_time.isoformat()}", issue.read_text())
+    )
+    assert states_at(isolated, late)[Path(ISSUE).stem] == "scheduled"
+    code, lines, _quiet = run_due(isolated, new_time + timedelta(minutes=2))
+    assert code == 0, lines
+    assert len(server.received) == 2
+
+
+@pytest.mark.usefixtures("secret")
+def test_an_issue_nobody_received_is_held_once_it_is_too_late(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(refuse_sender=True)  # the relay is broken on Friday
+    make_folder(isolated, server, addresses(2))
+    code, lines, _quiet = run_due(isolated, SEND_AT + timedelta(minutes=2))
+    assert code == 4 and "refuses mail from" in lines[0]
+    server.recorder.faults.refuse_sender = False  # fixed on Monday
+    code, lines, _quiet = run_due(isolated, SEND_AT + timedelta(days=3))
+    assert code == 1 and "held back" in lines[0]
+    assert server.received == []
+
+
+@pytest.mark.usefixtures("secret")
+def test_a_sent_issue_made_invalid_later_is_nobodys_business(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    assert run_due(isolated, SEND_AT + timedelta(minutes=1))[0] == 0
+    issue = isolated / ISSUE
+    issue.write_text(issue.read_text() + "surprise: key\n")
+    assert run_due(isolated, SEND_AT + timedelta(minutes=6)) == (0, [], [])
+    assert run_due(isolated, SEND_AT + timedelta(days=30)) == (0, [], [])
+
+
+@pytest.mark.usefixtures("secret")
+def test_a_recipient_still_deferred_is_said_once_then_only_logged(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(3)
+    server = make_smtp_server(defer={emails[0]: 99})
+    make_folder(isolated, server, emails, limits="per_second = 10000\nretries = 0\n")
+    code, lines, _quiet = run_due(isolated, SEND_AT + timedelta(minutes=1))
+    assert code == 3 and "deferred 1" in lines[0]
+    code, lines, quiet = run_due(isolated, SEND_AT + timedelta(minutes=6))
+    assert (code, lines) == (3, [])
+    assert "deferred 1" in quiet[0]
+    assert deliveries(server) == {e: 1 for e in emails[1:]}
+
+
+def test_quiet_send_due_still_says_what_went_wrong_on_stderr(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    make_folder(isolated, make_smtp_server(), addresses(1))  # the sample's send_at is long past
+    code, out, err = cli("-q", "send-due")
+    assert code == 1
+    assert out == ""
+    assert "not sent" in err and "held back" in err
+    assert cli("-q", "send-due") == (0, "", "")

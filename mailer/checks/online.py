@@ -96,11 +96,19 @@ def fetch_all(urls: Iterable[str], timeout: float) -> dict[str, Fetched]:
         return dict(zip(distinct, pool.map(lambda u: fetch(u, timeout), distinct), strict=True))
 
 
-def check_online(links: list[Link], timeout: float) -> list[Finding]:
-    """Fetch every web link and image once; report what is broken, slow or redirected."""
+def check_online(
+    links: list[Link], timeout: float, archive_url: str | None = None
+) -> list[Finding]:
+    """Fetch every web link and image once; report what is broken, slow or redirected.
+
+    Links into the archive are left out: its pages and calendar files appear when the
+    issue is sent and `mailer archive` runs, and archive_warnings speaks for them.
+    """
     uses: dict[str, list[Link]] = {}
     for link in links:
         url = urldefrag(link.url.strip()).url
+        if archive_url and url.startswith(archive_url.rstrip("/") + "/"):
+            continue
         if urlsplit(url).scheme.lower() in ("http", "https") and urlsplit(url).netloc:
             uses.setdefault(url, []).append(link)
     findings = []
