@@ -94,24 +94,26 @@ class DeliveryRun:
                 self.jobs.get_nowait()
 
     def _work(self) -> None:
-        ledger = Ledger.open(self.plan.folder)
+        ledger: Ledger | None = None
         connection = _Link(
             self.plan.settings.smtp, self.plan.settings.limits.messages_per_connection
         )
         try:
+            ledger = Ledger.open(self.plan.folder)
             while (recipient := self.jobs.get()) is not None:
                 if not self.stop.is_set():
                     self._deliver(recipient, ledger, connection)
         except DeliveryError as err:
             self._halt(err)
             self._drain()
-        except Exception as err:  # a bug: stop the run and let the main thread raise it
+        except Exception as err:  # a bug, or a ledger that cannot open: the main thread raises it
             self.crash = err
             self.stop.set()
             self._drain()
         finally:
             connection.close()
-            ledger.close()
+            if ledger is not None:
+                ledger.close()
 
     def _drain(self) -> None:
         """Take jobs until told to finish: what is left stays pending for the next run."""
