@@ -111,7 +111,8 @@ def load_issues(folder: Path) -> list[LoadedIssue]:
     """Load every issues/*.yaml, newest first; raise one IssueError with every file's problems."""
     loaded: list[LoadedIssue] = []
     failed: list[IssueError] = []
-    for path in sorted((folder / "issues").glob("*.yaml")):
+    issues = folder / "issues"
+    for path in sorted([*issues.glob("*.yaml"), *issues.glob("*.yml")]):
         try:
             loaded.append(load_issue(path, shown_path(path)))
         except IssueError as err:

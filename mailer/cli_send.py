@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,7 +30,11 @@ def send(
         Path | None, typer.Option("--outbox", help="Where a dry run writes (build/outbox/<issue>).")
     ] = None,
     test: Annotated[
-        list[str] | None, typer.Option("--test", help="Send a marked proof to this address only.")
+        list[str] | None,
+        typer.Option(
+            "--test",
+            help="Send a marked proof to these addresses only (repeat, or separate by commas).",
+        ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
     resend_unknown: Annotated[
@@ -76,7 +81,7 @@ def send(
     if dry_run:
         _dry_run(ctx, plan, outbox)
     elif test:
-        _send_test(ctx, plan, test)
+        _send_test(ctx, plan, [a for value in test for a in re.split(r"[,;\s]+", value) if a])
     else:
         with logging_run(folder, f"send {issue}"):
             _send(ctx, plan, yes=yes, resend_unknown=resend_unknown, allow_changes=allow_changes)
@@ -240,9 +245,11 @@ def status(
 
     Example: mailer status 2023-10-20-ld-newsletter --csv failures.csv
     """
+    from mailer.config import load_settings
     from mailer.ledger import LEDGER_FILE, Ledger, export_problems_csv
 
     folder = options(ctx).folder
+    run(lambda: load_settings(folder))  # a wrong --dir says so, not "nothing sent yet"
     if not (folder / LEDGER_FILE).exists():
         say(ctx, "nothing has been sent from this folder yet")
         return
@@ -280,9 +287,11 @@ def unsubscribe(
 
     Example: mailer unsubscribe sam@example.org
     """
+    from mailer.config import load_settings
     from mailer.recipients import append_unsubscribed
     from mailer.send import UNSUBSCRIBED_FILE, utc_now
 
+    run(lambda: load_settings(options(ctx).folder))  # never unsubscribe in the wrong folder
     path = options(ctx).folder / UNSUBSCRIBED_FILE
     added = run(lambda: append_unsubscribed(path, addresses, utc_now()))
     for address in addresses:

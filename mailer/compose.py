@@ -160,7 +160,24 @@ def watch_issue(
             report(err)
 
     once()
-    watched = [issue_path, folder / SETTINGS_FILE, folder / "layouts", BUILTIN_LAYOUTS_DIR]
-    existing = [path for path in watched if path.exists()]
-    for _changes in watch(*existing, stop_event=stop, debounce=200, rust_timeout=500):
+    # Watch folders, not files: many editors save by writing a new file and renaming it over
+    # the old one, and a watch on the old file would go quiet after the first save.
+    files = {issue_path.resolve(), (folder / SETTINGS_FILE).resolve()}
+    trees = [p.resolve() for p in (folder / "layouts", BUILTIN_LAYOUTS_DIR) if p.exists()]
+
+    def wanted(_change: object, name: str) -> bool:
+        path = Path(name).resolve()
+        return path in files or any(path.is_relative_to(tree) for tree in trees)
+
+    # Not recursive: the folder may hold a .venv of thousands of folders; layouts are listed.
+    roots = {p.parent for p in files if p.parent.exists()}
+    roots |= {d for tree in trees for d in (tree, *tree.rglob("*")) if d.is_dir()}
+    for _changes in watch(
+        *roots,
+        watch_filter=wanted,
+        recursive=False,
+        stop_event=stop,
+        debounce=200,
+        rust_timeout=500,
+    ):
         once()

@@ -24,7 +24,7 @@ from pydantic import (
 from mailer.errors import IssueError, Problem
 from mailer.markdown import check_markdown, check_url
 from mailer.placeholders import check_placeholders
-from mailer.yamlsource import Loc, YamlSource, dotted, load_yaml
+from mailer.yamlsource import UNQUOTED, Loc, YamlSource, dotted, load_yaml
 
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|%0[adAD]|\\[rn]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -328,6 +328,8 @@ def _problem(source: YamlSource, error: Any) -> Problem:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in _HINTS:
         message = _HINTS[kind]
+    elif kind == "string_type" and isinstance(error.get("input"), dict):
+        message = UNQUOTED
     elif kind == "union_tag_invalid":
         message = f'unknown block type "{error["ctx"]["tag"]}"; use one of {", ".join(BLOCK_TYPES)}'
         line, column = source.mark((*loc, "type")) or (line, column)

@@ -52,6 +52,19 @@ def check_placeholders(text: str) -> list[str]:
     return problems
 
 
+_COLUMN = re.compile(r"\brecipient\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def columns_without_default(expressions: Sequence[str]) -> dict[str, str]:
+    """Return {column: expression} for columns the placeholders use with no default()."""
+    needed: dict[str, str] = {}
+    for expression in expressions:
+        if "default" not in expression:
+            for column in _COLUMN.findall(expression):
+                needed.setdefault(column, expression)
+    return needed
+
+
 class _RecipientView(dict[str, str]):
     """The fields of one recipient; empty cells count as missing so `default()` applies."""
 

@@ -60,7 +60,8 @@ def read_schedule(folder: Path, settings: Settings, now: datetime) -> list[Entry
 
 
 def _issue_files(folder: Path) -> list[Path]:
-    return sorted((folder / "issues").glob("*.yaml"))
+    issues = folder / "issues"
+    return sorted([*issues.glob("*.yaml"), *issues.glob("*.yml")])
 
 
 def _entry(

@@ -16,6 +16,7 @@ from mailer.issue import LoadedIssue, load_issue
 from mailer.ledger import LEDGER_FILE, Ledger
 from mailer.lock import folder_lock
 from mailer.message import MessageFactory
+from mailer.placeholders import columns_without_default
 from mailer.recipients import (
     Recipient,
     RecipientScan,
@@ -134,15 +135,29 @@ def prepare_send(
             "--skip-invalid to send to the rest",
             scan.problems,
         )
+    missing = {
+        column: expression
+        for column, expression in columns_without_default(rendered.table.expressions).items()
+        if column not in scan.columns and not proof
+    }
+    if missing:
+        listed = "; ".join(f'"{{{{ {e} }}}}" uses "{c}"' for c, e in missing.items())
+        raise RecipientsError(
+            f"{loaded.path}: placeholders name columns {path} does not have: {listed} "
+            f"(its columns: {', '.join(c for c in scan.columns if c)}); fix the name, or add "
+            '| default("...") for rows without it'
+        )
     if scan.valid == 0 and not proof:
         raise RecipientsError(f"{path}: no one to send to (columns: {', '.join(scan.columns)})")
     already = 0
     if (folder / LEDGER_FILE).exists():
         with Ledger.open(folder) as ledger:
             already = ledger.counts(loaded.stem).get("sent", 0)
+    # What was sent, and to which list: a re-run with other content or another list stops.
     digest = hashlib.sha256(
         repr((rendered.subject.pieces, rendered.html.pieces, rendered.text.pieces)).encode()
         + repr(rendered.table.expressions).encode()
+        + str(path.resolve()).encode()
     ).hexdigest()
     plan = SendPlan(
         folder,
@@ -189,9 +204,10 @@ def deliver(
             if not allow_changes:
                 sent = ledger.counts(plan.issue_id).get("sent", 0)
                 raise IssueError(
-                    f"{plan.loaded.path}: the issue (or its layout or settings) changed since "
-                    f"it was first sent ({sent} already sent); pass --allow-changes to send "
-                    "the new version to the rest"
+                    f"{plan.loaded.path}: the issue, its layout, its settings or the "
+                    f"recipients file ({plan.recipients_path}) changed since it was first sent "
+                    f"({sent} already sent); send with what you first used, or pass "
+                    "--allow-changes to send this to the rest"
                 )
             ledger.set_content_hash(plan.issue_id, plan.content_hash)
         recovered = ledger.recover(plan.issue_id, now=now())

@@ -23,22 +23,22 @@ def open_session(settings: Smtp, where: str, local_hostname: str | None) -> smtp
 
 
 def _check_policy(settings: Smtp, where: str) -> None:
-    """Refuse, before connecting, what the settings must not do."""
+    """Refuse, before connecting, what the settings must not do (a settings error: exit 1)."""
     local = _is_loopback(settings.host)
     if settings.security == "none" and not local and not settings.allow_insecure:
-        raise DeliveryError(
+        raise SettingsError(
             f'{where}: security = "none" sends in plain text; it is only allowed for '
             'a loopback host (use security = "starttls" or "ssl", or set allow_insecure)'
         )
     if settings.username is None:
         return
     if settings.password is None:
-        raise DeliveryError(
-            f'{where}: smtp.username is "{settings.username}" but no password is '
-            "set; set MAILER_SMTP_PASSWORD"
+        raise SettingsError(
+            f'{where}: smtp.username is "{settings.username}" (mailer.toml [smtp]) but no '
+            "password is set; set MAILER_SMTP_PASSWORD, or remove the username"
         )
     if settings.security == "none" and not local:
-        raise DeliveryError(
+        raise SettingsError(
             f"{where}: refusing to send the password in plain text; "
             'use security = "starttls" or "ssl"'
         )

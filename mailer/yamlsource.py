@@ -13,6 +13,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from mailer.errors import IssueError, Problem
 
 Loc = tuple[str | int, ...]
+# `heading: {{ recipient.first_name }}` unquoted is a YAML mapping inside a mapping.
+UNQUOTED = 'a value that starts with {{ must be in quotes: "{{ recipient.first_name }}"'
 MAX_NODES = 100_000  # an alias bomb ("billion laughs") stops here, not in memory
 
 _SCALAR_TAGS = {
@@ -74,9 +76,7 @@ class _Builder:
             place = (mark.line + 1, mark.column + 1)
             key = key_node.value if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str) or key_node.tag == "tag:yaml.org,2002:merge":
-                self.problems.append(
-                    Problem(self.source.path, *place, dotted(loc), "keys must be plain names")
-                )
+                self.problems.append(Problem(self.source.path, *place, dotted(loc), UNQUOTED))
                 continue
             if key in result:
                 first = self.source.key_marks[(*loc, key)][0]
@@ -145,9 +145,14 @@ def parse_yaml(text: str, display: str) -> YamlSource:
         mark = err.problem_mark or err.context_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         what = err.problem or err.context or "invalid YAML"
-        raise IssueError(
-            f"{display}{where}: {what}; check the indentation and quote text containing ': ' or '#'"
-        ) from err
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        if "\t" in what or "'\\t'" in what:
+            hint = "indent with spaces, not tabs"
+        elif "{{" in line:
+            hint = 'put a value that starts with {{ in quotes: "{{ recipient.first_name }}"'
+        else:
+            hint = "check the indentation, and quote text containing ': ' or ' #'"
+        raise IssueError(f"{display}{where}: {what}; {hint}") from err
     except YAMLError as err:
         raise IssueError(f"{display}: invalid YAML ({err})") from err
     if node is None:

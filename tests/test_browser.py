@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -163,10 +164,14 @@ def test_a_watching_preview_reloads_when_the_issue_changes(
             time.sleep(0.1)
         page.goto(preview.as_uri())
         assert "issue 12" in page.locator(".inbox").inner_text()
-        issue.write_text(
-            re.sub(r"(?m)^subject: .*$", 'subject: "Changed while watching"', issue.read_text())
-        )
-        page.locator(".inbox", has_text="Changed while watching").wait_for(timeout=20_000)
+        # Saved the way many editors save: a new file renamed over the old one, twice.
+        for subject in ("Changed while watching", "Changed again"):
+            saved = issue.with_name(issue.name + ".swp")
+            saved.write_text(
+                re.sub(r"(?m)^subject: .*$", f'subject: "{subject}"', issue.read_text())
+            )
+            os.replace(saved, issue)
+            page.locator(".inbox", has_text=subject).wait_for(timeout=20_000)
         issue.write_text(issue.read_text().replace("date: 2023-10-20", "date: soon", 1))
         page.locator(".problems", has_text='not a date ("soon")').wait_for(timeout=20_000)
     finally:

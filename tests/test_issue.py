@@ -185,6 +185,21 @@ def test_a_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     assert found[0].startswith("issues/x.yaml:5:"), found
 
 
+def test_an_unquoted_placeholder_says_to_quote_it(tmp_path: Path) -> None:
+    found = problems_of(
+        HEAD + "  - type: text\n    heading: {{ recipient.name }}\n    body: x\n", tmp_path
+    )
+    assert found == [
+        "issues/x.yaml:5:15: blocks[0].heading: a value that starts with {{ must be in quotes: "
+        '"{{ recipient.first_name }}"'
+    ]
+
+
+def test_a_tab_says_to_indent_with_spaces(tmp_path: Path) -> None:
+    found = problems_of(HEAD + "\t- type: divider\n", tmp_path)
+    assert found[0].startswith("issues/x.yaml:4:1:") and "indent with spaces" in found[0]
+
+
 def test_a_placeholder_at_the_start_of_a_link_is_refused(tmp_path: Path) -> None:
     found = problems_of(
         HEAD + '  - type: button\n    text: Go\n    url: "{{ recipient.link }}"\n', tmp_path

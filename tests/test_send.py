@@ -497,3 +497,45 @@ def test_an_unreadable_reply_is_retried_and_costs_no_one(
     assert code == 0, err
     assert deliveries(server) == dict.fromkeys(emails, 1)
     assert server.connections == 2
+
+
+def test_a_placeholder_naming_no_column_stops_the_send(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(2))
+    issue = isolated / ISSUE
+    issue.write_text(
+        issue.read_text().replace(
+            'subject: "L&D Newsletter, issue 12"', 'subject: "Hi {{ recipient.firstname }}"'
+        )
+    )
+    code, _out, err = cli("send", ISSUE, "--dry-run")
+    assert code == 1
+    assert '"{{ recipient.firstname }}" uses "firstname"' in err and "first_name" in err
+    assert server.received == []
+
+
+def test_proofs_go_to_several_addresses(isolated: Path, make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(1))
+    code, _out, err = cli("send", ISSUE, "--test", "a@example.org, b@example.org")
+    assert code == 0, err
+    assert sorted(r.recipients[0] for r in server.received) == ["a@example.org", "b@example.org"]
+
+
+def test_a_username_without_a_password_is_a_settings_error(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, addresses(1), smtp='username = "news"\n')
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 1
+    assert "set MAILER_SMTP_PASSWORD, or remove the username" in err
+
+
+def test_status_and_unsubscribe_refuse_a_folder_that_is_not_a_newsletter(isolated: Path) -> None:
+    for args in (("status",), ("unsubscribe", "x@example.org")):
+        code, _out, err = cli("--dir", "elsewhere", *args)
+        assert code == 1 and "no settings file" in err
+    assert not (isolated / "elsewhere" / "unsubscribed.csv").exists()
