@@ -190,7 +190,8 @@ def validate(
             fail(str(error))
         failed = failed or bool(errors)
         if not errors:
-            say(ctx, f"{path}: valid ({len(loaded.issue.blocks)} blocks)")
+            count = len(loaded.issue.blocks)
+            say(ctx, f"{path}: valid ({count} block{'' if count == 1 else 's'})")
     if failed:
         raise typer.Exit(1)
 

@@ -167,7 +167,7 @@ class _Reporter:
             self.task = progress.add_task("sending", total=total)
             self.bar = progress
         else:
-            say(self.ctx, f"sending to {total} recipients")
+            say(self.ctx, f"sending to {total} recipient{'' if total == 1 else 's'}")
 
     def advance(self, email: str, outcome: Outcome) -> None:
         self.done += 1
@@ -259,20 +259,29 @@ def status(
         if issue_id and not summaries:
             fail(f"{issue_id}: not in the ledger; nothing was sent for it")
             raise typer.Exit(1)
-        for summary in summaries:
-            state = "finished" if summary.finished_at else "not finished"
-            figures = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
-            say(ctx, f"{summary.issue_id} ({state}): {figures}")
         problems = list(ledger.problems(issue_id))
-        for row in problems[:50]:
-            code = f"{row.last_code} " if row.last_code else ""
-            say(
-                ctx,
-                f"  {row.email}: {row.state} after {row.attempts} attempt(s): "
-                f"{code}{row.last_text or ''}",
-            )
-        if len(problems) > 50:
-            say(ctx, f"  ... and {len(problems) - 50} more (use --csv to export them all)")
+        for summary in summaries:
+            state = "finished" if summary.finished_at else "not finished: a re-run resumes"
+            figures = ", ".join(f"{n} {name}" for name, n in summary.counts.items() if n)
+            say(ctx, f"{summary.issue_id} ({state}): {figures or 'nobody yet'}")
+            rows = [row for row in problems if row.issue_id == summary.issue_id]
+            for row in rows[:50]:
+                code = f"{row.last_code} " if row.last_code else ""
+                say(
+                    ctx,
+                    f"  {row.email}: {row.state} after {row.attempts} attempt(s): "
+                    f"{code}{row.last_text or ''}",
+                )
+            if len(rows) > 50:
+                say(ctx, f"  ... and {len(rows) - 50} more (use --csv to export them all)")
+            if summary.counts.get("unknown"):
+                say(
+                    ctx,
+                    "  unknown: they may have it; to send to them again anyway, run the "
+                    "send with --resend-unknown",
+                )
+            if summary.counts.get("removed"):
+                say(ctx, "  removed: no longer on the list (or unsubscribed), so not sent")
         if csv is not None:
             written = run(lambda: export_problems_csv(iter(problems), csv))
             say(ctx, f"wrote {written} rows to {csv}")
