@@ -140,6 +140,10 @@ def _send(
             allow_changes=allow_changes,
             progress=reporter.advance,
             started=reporter.start,
+            stopping=lambda: warn(
+                "stopping: waiting for the server's answer to the messages in flight, so the "
+                "ledger knows whether they arrived (Ctrl+C again does not skip this)"
+            ),
         )
     )
     reporter.close()

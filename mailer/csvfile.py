@@ -12,6 +12,7 @@ from typing import TextIO
 from mailer.errors import RecipientsError
 
 EMAIL_ALIASES = {"email_address", "e_mail", "e_mail_address", "mail", "mail_address"}
+_SEP_LINE = re.compile(r"^sep=([,;\t|])\r?\n?$")
 DELIMITERS = (",", ";", "\t")
 SHOWN_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
@@ -57,7 +58,13 @@ class CsvFile:
     def _read_header(self) -> None:
         self._skipped = 0
         header = ""
+        declared = None
         for header in self._decoded(iter(self._file.readline, "")):
+            # Excel writes "sep=;" above the header when asked to keep the separator.
+            if declared is None and (found := _SEP_LINE.match(header)) and not self._skipped:
+                declared = found.group(1)
+                self._skipped += 1
+                continue
             if header.strip():
                 break
             self._skipped += 1
@@ -65,7 +72,7 @@ class CsvFile:
             raise RecipientsError(
                 f"{self.shown}: the file is empty; the first line must name an email column"
             )
-        self.delimiter = sniff_delimiter(header.rstrip("\r\n"))
+        self.delimiter = declared or sniff_delimiter(header.rstrip("\r\n"))
         self.newline = "\r\n" if header.endswith("\r\n") else "\n"
         self._reader = csv.reader(
             itertools.chain([header], self._decoded(self._file)), delimiter=self.delimiter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -302,6 +303,12 @@ def cron_lines(folder: Path, mailer_command: str, settings: Settings) -> str:
         f"# Each run is logged to {folder / LOG_FILE}; cron mails you only when something",
         "# went wrong. Secrets go here (your crontab is private to you), never in mailer.toml:",
     ]
+    # Overrides set in this shell go along, or cron would use mailer.toml's server.
+    for name in ("MAILER_SMTP_HOST", "MAILER_SMTP_PORT", "MAILER_SMTP_SECURITY"):
+        if os.environ.get(name):
+            lines.append(f"{name}={os.environ[name]}")
+    if os.environ.get("MAILER_SMTP_USERNAME"):
+        lines.append(f"MAILER_SMTP_USERNAME={os.environ['MAILER_SMTP_USERNAME']}")
     if settings.smtp.username:
         lines.append("MAILER_SMTP_PASSWORD=<your SMTP password>")
     if settings.unsubscribe_url:

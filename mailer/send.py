@@ -194,6 +194,7 @@ def deliver(
     allow_changes: bool = False,
     progress: Progress | None = None,
     started: Callable[[int], None] | None = None,
+    stopping: Callable[[], None] | None = None,
     now: Clock = utc_now,
 ) -> SendReport:
     """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
@@ -234,6 +235,8 @@ def deliver(
         except KeyboardInterrupt:
             run.interrupted = True
             run.stop.set()
+            if stopping is not None:
+                stopping()  # the wait for a reply can be long: say why nothing ends at once
         finally:
             run.finish()
         if run.crash is not None:

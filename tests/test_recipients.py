@@ -299,3 +299,13 @@ def test_round_trip_gives_back_the_distinct_rows_in_order(
         len(rows) - len(expected),
         [],
     )
+
+
+def test_excels_sep_line_sets_the_delimiter_and_keeps_line_numbers() -> None:
+    path = write("sep=;\r\nEmail;Name\r\na@x.org;Ann, the first\r\nbob@;Bob\r\n")
+    scan = scan_recipients(path)
+    assert scan.columns == ["email", "name"]
+    assert [dict(r.fields) for r in iter_recipients(path)] == [
+        {"email": "a@x.org", "name": "Ann, the first"}
+    ]
+    assert [p.line for p in scan.problems] == [4]

@@ -11,7 +11,7 @@ import pytest
 from mailer import runlog
 from mailer.config import load_settings
 from mailer.issue import load_issue
-from mailer.schedule import Reporter, read_schedule, schedule_problems, send_due
+from mailer.schedule import Reporter, cron_lines, read_schedule, schedule_problems, send_due
 from tests.sending import ISSUE, addresses, cli, deliveries, make_folder
 from tests.smtp_servers import MakeServer
 
@@ -244,3 +244,18 @@ def test_quiet_send_due_still_says_what_went_wrong_on_stderr(
     assert out == ""
     assert "not sent" in err and "held back" in err
     assert cli("-q", "send-due") == (0, "", "")
+
+
+def test_the_cron_lines_carry_the_server_overrides_of_this_shell(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (isolated / "mailer.toml").write_text(
+        (Path(__file__).parent.parent / "mailer.toml").read_text()
+    )
+    monkeypatch.setenv("MAILER_SMTP_HOST", "relay.example.org")
+    monkeypatch.setenv("MAILER_SMTP_PASSWORD", "never-printed")
+    text = cron_lines(isolated, "/usr/bin/mailer", load_settings(isolated))
+    assert "MAILER_SMTP_HOST=relay.example.org\n" in text
+    assert "MAILER_SMTP_PASSWORD=<your SMTP password>\n" in text
+    assert "never-printed" not in text
+    assert text.endswith(f"*/5 * * * * /usr/bin/mailer --dir {isolated} send-due\n")

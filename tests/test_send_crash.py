@@ -59,3 +59,23 @@ def test_a_second_send_at_the_same_time_exits_75(
         _out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert deliveries(server) == dict.fromkeys(emails, 1)
+
+
+def test_ctrl_c_says_it_is_stopping_and_a_rerun_finishes_the_job(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    emails = addresses(30)
+    server = make_smtp_server(data_delay=0.05)
+    make_folder(isolated, server, emails)
+    first = cli_process(isolated, "send", ISSUE, "--yes")
+    try:
+        assert wait_until(lambda: len(server.received) >= 3, timeout=30)
+        first.send_signal(signal.SIGINT)
+    finally:
+        _out, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    assert "stopping: waiting for the server's answer" in err
+    assert len(server.received) < len(emails)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)
