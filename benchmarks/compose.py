@@ -30,10 +30,9 @@ def timed_command(args: list[str], cwd: Path) -> float:
 
 def main() -> None:
     """Print the figures."""
-    from mailer.compose import SAMPLE_RECIPIENT, sample_extras
-    from mailer.config import load_settings
+    from mailer.folder import load_settings
     from mailer.issue import load_issue
-    from mailer.render import render_issue
+    from mailer.render import SAMPLE_RECIPIENT, render_issue, sample_extras
 
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)

@@ -13,9 +13,10 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
-from mailer.config import Settings, load_settings
+from mailer.config import Settings
+from mailer.folder import load_settings
 from mailer.issue import load_issue
-from mailer.message import MessageFactory
+from mailer.mime import MessageFactory
 from mailer.render import Rendered, render_issue
 
 FOLDER = Path(__file__).resolve().parent.parent  # the repository is a newsletter folder

@@ -10,15 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.check import Finding, email_findings
-from mailer.config import SETTINGS_FILE, Settings, load_settings
+from mailer.checks import Finding, email_findings
+from mailer.config import Settings
 from mailer.errors import MailerError, Problem, shown_path
+from mailer.folder import BUILTIN_LAYOUTS_DIR, Newsletter
 from mailer.issue import LoadedIssue, load_issue
-from mailer.preview import preview_page, reload_script
-from mailer.render import BUILTIN_LAYOUTS_DIR, Personalised, render_issue
-
-# The preview shows what a recipient with only an address sees: every default() applies.
-SAMPLE_RECIPIENT = {"email": "recipient@example.org"}
+from mailer.render import Personalised, preview_page, reload_script, render_sample
 
 
 @dataclass(frozen=True)
@@ -34,13 +31,6 @@ class Composed:
     render_seconds: float
 
 
-def sample_extras(settings: Settings) -> dict[str, str]:
-    """Return mailer's own values for a preview: the unsubscribe link without a token."""
-    if settings.unsubscribe_url:
-        return {"unsubscribe_url": settings.unsubscribe_url}
-    return {"unsubscribe_url": f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe"}
-
-
 def sender_line(settings: Settings) -> str:
     """Return the From line as an inbox shows it."""
     name = settings.from_name or settings.name
@@ -51,11 +41,10 @@ def compose_issue(
     folder: Path, issue_path: Path, out_dir: Path, *, watching: bool = False
 ) -> Composed:
     """Validate and render the issue, then write <stem>.html, .txt and .preview.html."""
-    settings = load_settings(folder)
+    settings = Newsletter(folder).settings
     loaded = load_issue(issue_path, shown_path(issue_path))
     started = time.perf_counter()
-    rendered = render_issue(folder, loaded, settings)
-    email = rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
+    email = render_sample(folder, loaded, settings)
     render_seconds = time.perf_counter() - started
     findings = tuple(email_findings(folder, loaded, settings, email))
     return _write(out_dir, loaded, settings, email, findings, render_seconds, watching)
@@ -162,8 +151,9 @@ def watch_issue(
     once()
     # Watch folders, not files: many editors save by writing a new file and renaming it over
     # the old one, and a watch on the old file would go quiet after the first save.
-    files = {issue_path.resolve(), (folder / SETTINGS_FILE).resolve()}
-    trees = [p.resolve() for p in (folder / "layouts", BUILTIN_LAYOUTS_DIR) if p.exists()]
+    newsletter = Newsletter(folder)
+    files = {issue_path.resolve(), newsletter.settings_path.resolve()}
+    trees = [p.resolve() for p in (newsletter.layouts_dir, BUILTIN_LAYOUTS_DIR) if p.exists()]
 
     def wanted(_change: object, name: str) -> bool:
         path = Path(name).resolve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,16 +21,22 @@ from pydantic import (
     model_validator,
 )
 
+from mailer.addresses import validate_address, wire_address
 from mailer.errors import Problem, SettingsError
-from mailer.recipients import validate_address
+from mailer.values import line_problem, parse_duration
 
-SETTINGS_FILE = "mailer.toml"
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+LIST_ID = re.compile(rf"^{_ATOM}(?:\.{_ATOM})+$")  # RFC 2919 2: a dot-atom with a dot
 
 
 def _address(value: str) -> str:
     problem = validate_address(value)
     if problem:
         raise ValueError(f'"{value}" is not an email address: {problem}')
+    try:
+        wire_address(value)  # the form SMTP and the headers carry
+    except UnicodeError:
+        raise ValueError(f'"{value}": the domain cannot be written in ASCII (IDNA)') from None
     return value.strip()
 
 
@@ -94,8 +101,6 @@ class Schedule(_Strict):
     @field_validator("max_lateness")
     @classmethod
     def _is_duration(cls, value: str) -> str:
-        from mailer.issue import parse_duration
-
         parse_duration(value)
         return value
 
@@ -128,8 +133,29 @@ class Settings(_Strict):
     @field_validator("name", "organisation", "from_name", "list_id")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
-        if value is not None and re.search(r"[\x00-\x1f\x7f\u2028\u2029\x85]", value):
-            raise ValueError("must be one line, without control characters")
+        problem = None if value is None else line_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str) -> str:
+        if not LIST_ID.match(value):
+            raise ValueError(
+                f'"{value}" is not a list id; use a name under your domain such as '
+                "news.example.org (RFC 2919)"
+            )
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _header_safe_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.isascii():
+            raise ValueError("percent-encode what is not ASCII: it goes in a header")
+        problem = None if value is None else line_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("timezone")
@@ -169,10 +195,9 @@ _ENV_OVERRIDES: dict[str, str] = {
 }
 
 
-def load_settings(folder: Path, environ: dict[str, str] | None = None) -> Settings:
-    """Read folder/mailer.toml and apply the MAILER_SMTP_* variables; raise SettingsError."""
+def read_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read a settings file and apply the MAILER_SMTP_* variables; raise SettingsError."""
     env = dict(os.environ if environ is None else environ)
-    path = folder / SETTINGS_FILE
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -189,8 +214,8 @@ def load_settings(folder: Path, environ: dict[str, str] | None = None) -> Settin
     smtp = dict(raw.get("smtp") or {})
     if "password" in smtp:
         raise SettingsError(
-            f"{shown}:{_line_of(text, 'password')}: smtp.password: secrets do not belong in files; "
-            "remove it and set MAILER_SMTP_PASSWORD"
+            f"{shown}:{key_line(text, 'password')}: smtp.password: secrets do not belong in "
+            "files; remove it and set MAILER_SMTP_PASSWORD"
         )
     for variable, key in _ENV_OVERRIDES.items():
         if env.get(variable):
@@ -198,24 +223,24 @@ def load_settings(folder: Path, environ: dict[str, str] | None = None) -> Settin
     raw["smtp"] = smtp
     if "unsubscribe_secret" in raw:
         raise SettingsError(
-            f"{shown}:{_line_of(text, 'unsubscribe_secret')}: unsubscribe_secret: secrets do not "
-            "belong in files; remove it and set MAILER_UNSUBSCRIBE_SECRET"
+            f"{shown}:{key_line(text, 'unsubscribe_secret')}: unsubscribe_secret: secrets do "
+            "not belong in files; remove it and set MAILER_UNSUBSCRIBE_SECRET"
         )
     if env.get("MAILER_UNSUBSCRIBE_SECRET"):
         raw["unsubscribe_secret"] = env["MAILER_UNSUBSCRIBE_SECRET"]
     try:
         return Settings.model_validate(raw)
     except ValidationError as err:
-        problems = [_problem(shown, text, error) for error in err.errors()]
+        problems = [_problem(shown, text, error, env) for error in err.errors()]
         raise SettingsError(f"{shown}: {len(problems)} problem(s)", problems) from None
 
 
-def _problem(shown: str, text: str, error: Any) -> Problem:
+def _problem(shown: str, text: str, error: Any, env: Mapping[str, str]) -> Problem:
     loc = tuple(str(part) for part in error["loc"])
     where = ".".join(loc)
-    if loc and loc[0] == "smtp" and len(loc) > 1 and f"MAILER_SMTP_{loc[1].upper()}" in os.environ:
+    if loc and loc[0] == "smtp" and len(loc) > 1 and env.get(f"MAILER_SMTP_{loc[1].upper()}"):
         return Problem(f"MAILER_SMTP_{loc[1].upper()}", None, None, "", error["msg"])
-    line = _line_of(text, loc[-1]) if loc else None
+    line = key_line(text, loc[-1]) if loc else None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required; add it"
@@ -224,8 +249,8 @@ def _problem(shown: str, text: str, error: Any) -> Problem:
     return Problem(shown, line, None, where, message)
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """Return the first line that sets key (tomllib keeps no positions)."""
-    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.MULTILINE)
+def key_line(text: str, key: str) -> int | None:
+    """Return the first line of TOML text that sets key (tomllib keeps no positions)."""
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.MULTILINE | re.IGNORECASE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None

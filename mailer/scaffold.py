@@ -6,13 +6,7 @@ import shutil
 from pathlib import Path
 
 from mailer.errors import MailerError
-
-SKELETON_DIR = Path(__file__).resolve().parent / "skeleton"
-_GITIGNORE = """# mailer: what is built or kept per machine, and the real list of people
-build/
-.mailer/
-recipients.csv
-"""
+from mailer.folder import GITIGNORE, SKELETON_DIR
 
 
 def create_newsletter(folder: Path) -> list[Path]:
@@ -32,6 +26,6 @@ def create_newsletter(folder: Path) -> list[Path]:
         written.append(target)
     gitignore = folder / ".gitignore"
     if not gitignore.exists():
-        gitignore.write_text(_GITIGNORE, encoding="utf-8")
+        gitignore.write_text(GITIGNORE, encoding="utf-8")
         written.append(gitignore)
     return written

@@ -14,14 +14,14 @@ import feedparser
 import icalendar
 import pytest
 
-from mailer.archive import MANIFEST_FILE, archive_warnings, build_archive
+from mailer.checks import archive_warnings
 from mailer.compose import compose_issue
-from mailer.config import load_settings
 from mailer.errors import IssueError, MailerError
-from mailer.ical import Event, event_calendar, fold
+from mailer.folder import LEDGER_FILE, load_settings, view_url
 from mailer.issue import load_issue
-from mailer.ledger import LEDGER_FILE, Ledger
-from mailer.render import view_url
+from mailer.ledger import Ledger
+from mailer.publish import MANIFEST_FILE, build_archive
+from mailer.publish.calendar import Event, event_calendar, fold
 from tests.conftest import REPO_DIR
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"

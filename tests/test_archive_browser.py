@@ -14,8 +14,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
-from mailer.archive import build_archive
 from mailer.issue import Issue, LoadedIssue, load_issue
+from mailer.publish import build_archive
 from tests.test_archive import OTHER, OTHER_STEM, SAMPLE, WINTER, WINTER_STEM
 
 pytestmark = pytest.mark.browser

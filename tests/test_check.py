@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mailer.check import check_email, check_issue, findings_json, has_errors
+from mailer.checks import check_email, check_issue, findings_json, has_errors
 from mailer.checks.base import Finding
 from mailer.checks.clients import CLIENTS, DATA_PATH, selector_features, support_data
 from mailer.checks.colour import WHITE, contrast, parse_colour
-from mailer.compose import SAMPLE_RECIPIENT, sample_extras
-from mailer.config import load_settings
+from mailer.folder import load_settings
 from mailer.issue import DatesBlock, LoadedIssue, load_issue
-from mailer.render import render_issue
+from mailer.render import SAMPLE_RECIPIENT, render_issue, sample_extras
 from tests.conftest import REPO_DIR
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"

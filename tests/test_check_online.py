@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from mailer.check import check_issue
+from mailer.checks import check_issue
 from mailer.checks.online import fetch
 
 SLOW_SECONDS = 5.0  # released at teardown: costs nothing

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mailer.message
-from mailer.config import Settings, load_settings
+import mailer.mime.factory
+from mailer.config import Settings
 from mailer.errors import SettingsError
+from mailer.folder import load_settings
 from mailer.issue import load_issue
-from mailer.message import (
+from mailer.mime import (
     BuiltMessage,
     MessageError,
     MessageFactory,
@@ -430,7 +431,7 @@ def test_the_parsed_back_header_names_catch_an_injection_the_checks_missed(
 ) -> None:
     config, rendered = placeholder_issue(newsletter)
     made = factory(config, rendered)
-    monkeypatch.setattr(mailer.message, "unsafe", lambda value: None)
+    monkeypatch.setattr(mailer.mime.factory, "line_problem", lambda value: None)
     for nick in ("x\r\nBcc: x@evil.example", "x\r\nSubject: again", "x\r\n\r\nbody"):
         with pytest.raises(MessageError, match="headers came out as"):
             made.build({"email": "sam@x.org", "nick": nick}, now=NOW)

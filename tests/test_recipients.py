@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailer.addresses import validate_address
 from mailer.errors import RecipientsError
 from mailer.recipients import (
     append_unsubscribed,
     iter_recipients,
     load_unsubscribed,
     scan_recipients,
-    validate_address,
 )
 
 NOW = datetime(2023, 10, 20, 9, 0, tzinfo=UTC)

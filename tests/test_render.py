@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import pytest
 
-from mailer.compose import SAMPLE_RECIPIENT, compose_issue, sample_extras
-from mailer.config import load_settings
+from mailer.compose import compose_issue
 from mailer.errors import TemplateError
+from mailer.folder import load_settings
 from mailer.issue import load_issue
-from mailer.render import Rendered, render_issue
+from mailer.render import SAMPLE_RECIPIENT, Rendered, render_issue, sample_extras
 from tests.conftest import REPO_DIR
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailer import runlog
-from mailer.config import load_settings
+from mailer.folder import load_settings
 from mailer.issue import load_issue
 from mailer.schedule import Reporter, cron_lines, read_schedule, schedule_problems, send_due
 from tests.sending import ISSUE, addresses, cli, deliveries, make_folder

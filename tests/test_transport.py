@@ -14,10 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from mailer import smtp_handshake, transport
 from mailer.config import Smtp
 from mailer.errors import DeliveryError, SettingsError
-from mailer.transport import ConnectionLost, Outcome, SmtpConnection, probe
+from mailer.smtp import ConnectionLost, Outcome, SmtpConnection, probe
+from mailer.smtp import connection as transport
+from mailer.smtp import handshake as smtp_handshake
 from tests.smtp_servers import MakeServer, SmtpServer, free_port, wait_until
 
 SENDER = "news@example.org"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from mailer.checks.base import Email, Finding
-from mailer.issue import CoursesBlock, DatesBlock
-from mailer.views import format_date, format_when
-from mailer.yamlsource import dotted
+from mailer.issue import as_moment, dotted
+from mailer.render import format_date, format_when
 
 # A send_at this far from the issue's date is more likely a copied line than a plan.
 SEND_AT_DRIFT = timedelta(days=14)
@@ -17,18 +16,10 @@ Announced = tuple[str, str, date | datetime, date | datetime | None]  # loc, tit
 
 def announced(email: Email) -> list[Announced]:
     """Return every dated item of the issue: where, its title, its start and end."""
-    found: list[Announced] = []
-    for index, block in enumerate(email.loaded.issue.blocks):
-        if isinstance(block, DatesBlock):
-            for j, item in enumerate(block.items):
-                loc = dotted(("blocks", index, "items", j))
-                found.append((loc, item.title, item.date, item.end))
-        elif isinstance(block, CoursesBlock):
-            for j, course in enumerate(block.items):
-                if course.date is not None:
-                    loc = dotted(("blocks", index, "items", j))
-                    found.append((loc, course.title, course.date, None))
-    return found
+    return [
+        (dotted(dated.loc), dated.item.title, dated.start, dated.end)
+        for dated in email.loaded.issue.dated_items()
+    ]
 
 
 def check_dates(email: Email) -> list[Finding]:
@@ -37,7 +28,7 @@ def check_dates(email: Email) -> list[Finding]:
     findings: list[Finding] = []
     send_at = issue.send_at.astimezone(email.settings.zone) if issue.send_at else None
     for loc, title, start, end in announced(email):
-        if end is not None and _moment(end, last=True) < _moment(start):
+        if end is not None and as_moment(end, last=True) < as_moment(start):
             findings.append(
                 Finding(
                     "error",
@@ -88,19 +79,11 @@ def _day(value: date | datetime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _moment(value: date | datetime, *, last: bool = False) -> datetime:
-    """Return a local time: a whole-day date counts to its end when last is set."""
-    if isinstance(value, datetime):
-        return value
-    start = datetime(value.year, value.month, value.day)
-    return start + timedelta(days=1) - timedelta(microseconds=1) if last else start
-
-
 def _over_at(moment: datetime, start: date | datetime, end: date | datetime | None) -> bool:
     """Say whether an item is over (or, without an end, has started) at a local time."""
     if end is not None:
-        return moment > _moment(end, last=True)
-    return moment > _moment(start, last=not isinstance(start, datetime))
+        return moment > as_moment(end, last=True)
+    return moment > as_moment(start, last=not isinstance(start, datetime))
 
 
 def _over_word(start: date | datetime, end: date | datetime | None) -> str:

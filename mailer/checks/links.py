@@ -9,10 +9,9 @@ from urllib.parse import unquote, urlsplit
 
 from lxml.etree import _Element
 
+from mailer.addresses import validate_address
 from mailer.checks.base import Email, Finding, Severity, text_of
-from mailer.markdown import check_url
-from mailer.placeholders import TOKEN
-from mailer.recipients import validate_address
+from mailer.issue import TOKEN, check_url
 
 # Link text that says nothing out of context (WCAG 2.4.4): screen-reader users often
 # list the links of a message, and "here" then means nothing.

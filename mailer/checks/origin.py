@@ -10,15 +10,16 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from mailer.issue import (
+    PLACEHOLDER,
     ButtonBlock,
     CoursesBlock,
     DatesBlock,
     ImageBlock,
     Issue,
+    Loc,
     NewsBlock,
+    dotted,
 )
-from mailer.placeholders import PLACEHOLDER
-from mailer.yamlsource import Loc, dotted
 
 # Placeholders become this before Markdown is parsed (it survives URL normalisation), then
 # a wildcard: the HTML holds the sample recipient's value where the issue has {{ ... }}.

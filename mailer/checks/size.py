@@ -8,7 +8,7 @@ from lxml import html as lxml_html
 from lxml.etree import _Element
 
 from mailer.checks.base import Email, Finding, is_hidden, text_of
-from mailer.message import encode_part
+from mailer.mime import encode_part
 
 KB = 1024
 WARN_BYTES = 90 * KB

@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from mailer.checks.base import Email, Finding, Severity
 from mailer.checks.links import Link
-from mailer.placeholders import TOKEN
+from mailer.issue import TOKEN
 
 _TAGS = (
     "a|b|i|u|em|strong|p|br|hr|div|span|table|tr|td|th|tbody|thead|img|ul|ol|li|h[1-6]|"

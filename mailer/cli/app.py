@@ -1,0 +1,61 @@
+"""The command line: the `mailer` app, its global options, and every command registered.
+
+Each command lives with its stage (compose.py, send.py, schedule.py) and only parses, calls
+one core function and reports; output.py prints and turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailer.cli import compose, schedule, send
+from mailer.cli.output import Options, start_console
+
+app = typer.Typer(
+    name="mailer",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path,
+        typer.Option(
+            "--dir", metavar="DIR", help="The newsletter folder (default: the current one)."
+        ),
+    ] = Path("."),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say only what went wrong.")] = False,
+) -> None:
+    """Compose an email newsletter from an issue file and send it, safely.
+
+    Example: mailer compose issues/2023-10-20-ld-newsletter.yaml
+    """
+    ctx.obj = Options(folder=folder, verbose=verbose, quiet=quiet)
+    start_console(ctx, verbose=verbose, quiet=quiet)
+
+
+# The order here is the order of `mailer --help`.
+app.command()(compose.init)
+app.command()(compose.validate)
+app.command()(compose.compose)
+app.command()(compose.check)
+app.command()(compose.archive)
+app.command()(send.send)
+app.command()(send.status)
+app.command()(send.unsubscribe)
+app.command("send-due")(schedule.send_due)
+app.command()(schedule.schedule)
+
+
+def entry() -> None:
+    """Run the CLI (console script)."""
+    app(prog_name="mailer")

@@ -1,0 +1,204 @@
+"""Writing a newsletter: init, validate, compose, check, archive (registered in app.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mailer.cli.output import fail, in_folder, options, run, say, warn
+from mailer.errors import MailerError
+
+if TYPE_CHECKING:
+    from mailer.compose import Composed
+
+
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Where to create the folder.")] = Path("."),
+) -> None:
+    """Create a newsletter folder with settings, an example issue, the default layout and a list.
+
+    Example: mailer init staff-news && cd staff-news && mailer compose issues/*.yaml
+    """
+    from mailer.scaffold import create_newsletter
+
+    written = run(lambda: create_newsletter(directory))
+    for path in written:
+        say(f"created {path}")
+    say(
+        f"next: edit {directory / 'mailer.toml'}, then run: mailer --dir {directory} compose "
+        f"{written[0].relative_to(directory) if written else 'issues/<issue>.yaml'}",
+    )
+
+
+def validate(
+    ctx: typer.Context,
+    issues: Annotated[list[Path], typer.Argument(help="Issue files to check.")],
+) -> None:
+    """Check issue files without writing anything; exit 1 if any is invalid.
+
+    Example: mailer validate issues/*.yaml
+    """
+    from datetime import UTC, datetime
+
+    from mailer.folder import Newsletter
+    from mailer.schedule import validate_issues
+
+    newsletter = Newsletter(options(ctx).folder)
+    settings = None
+    if newsletter.settings_path.is_file():
+        # Settings that `send` would refuse are refused here too.
+        settings = run(lambda: newsletter.settings)
+    files = [(in_folder(ctx, path), str(path)) for path in issues]
+    results = validate_issues(newsletter.dir, files, settings, datetime.now(UTC))
+    for result in results:
+        if result.error is not None:
+            fail(str(result.error))
+            continue
+        for warning in result.warnings:
+            warn(str(warning))
+        for error in result.errors:
+            fail(str(error))
+        if result.valid and result.loaded is not None:
+            count = len(result.loaded.issue.blocks)
+            shown = result.loaded.source.path
+            say(f"{shown}: valid ({count} block{'' if count == 1 else 's'})")
+    if not all(result.valid for result in results):
+        raise typer.Exit(1)
+
+
+def _report_composed(ctx: typer.Context, composed: Composed) -> None:
+    for warning in composed.warnings:
+        warn(str(warning))
+    errors = [f for f in composed.findings if f.severity == "error"]
+    for finding in errors:
+        typer.echo(str(finding), err=True)
+    if composed.findings:
+        count = len(composed.findings) - len(errors)
+        warn(
+            f"checks: {len(errors)} error(s), {count} warning(s); the preview lists them, "
+            "and `mailer check` explains each"
+        )
+    size = composed.html_bytes / 1024
+    say(
+        f"wrote {composed.html_path} ({size:.1f} KB), {composed.text_path}, "
+        f"{composed.preview_path}",
+    )
+    if options(ctx).verbose:
+        say(f"rendered in {composed.render_seconds * 1000:.0f} ms")
+
+
+def compose(
+    ctx: typer.Context,
+    issue: Annotated[Path, typer.Argument(help="The issue file, e.g. issues/2023-10-20-news.yaml")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path("build"),
+    open_preview: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
+    ] = True,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Compose again on every change; the preview reloads.")
+    ] = False,
+) -> None:
+    """Write the email HTML, its text part and a preview page, then open the preview.
+
+    Example: mailer compose issues/2023-10-20-ld-newsletter.yaml --no-open
+    """
+    from mailer.compose import compose_issue, watch_issue
+
+    folder = options(ctx).folder
+    issue_path = in_folder(ctx, issue)
+    out_dir = in_folder(ctx, out) if not out.is_absolute() else out
+    if watch:
+        opened = False
+
+        def report(result: Composed | MailerError) -> None:
+            nonlocal opened
+            if isinstance(result, MailerError):
+                fail(str(result))
+                preview = out_dir / f"{issue_path.stem}.preview.html"
+            else:
+                _report_composed(ctx, result)
+                preview = result.preview_path
+            if open_preview and not opened:
+                _open_in_browser(preview)
+                opened = True
+            say("watching for changes (Ctrl+C to stop)")
+
+        try:
+            watch_issue(folder, issue_path, out_dir, report)
+        except KeyboardInterrupt:
+            say("stopped")
+        return
+    composed = run(lambda: compose_issue(folder, issue_path, out_dir))
+    _report_composed(ctx, composed)
+    if open_preview:
+        _open_in_browser(composed.preview_path)
+
+
+def check(
+    ctx: typer.Context,
+    issue: Annotated[Path, typer.Argument(help="The issue file to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    online: Annotated[
+        bool, typer.Option("--online", help="Also fetch every link once and report broken ones.")
+    ] = False,
+) -> None:
+    """Check the final email: size, links, dates, accessibility, client support, text part.
+
+    Exit 1 when there is an error. Example: mailer check issues/2023-10-20-ld-newsletter.yaml
+    """
+    from mailer.checks import check_issue, findings_json, has_errors
+
+    findings = run(lambda: check_issue(options(ctx).folder, in_folder(ctx, issue), online=online))
+    if as_json:
+        typer.echo(findings_json(findings), nl=False)
+    else:
+        for finding in findings:
+            typer.echo(str(finding))
+        errors = sum(f.severity == "error" for f in findings)
+        warnings = len(findings) - errors
+        say(f"{issue}: {errors} error(s), {warnings} warning(s)")
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+def archive(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to build the site (build/archive).")
+    ] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Include issues not yet sent or due.")
+    ] = False,
+) -> None:
+    """Build the web archive: an index, a page per issue, an Atom feed and calendar files.
+
+    Example: mailer archive --out public/newsletter
+    """
+    from datetime import UTC, datetime
+
+    from mailer.folder import Newsletter
+    from mailer.publish import build_archive
+
+    folder = options(ctx).folder
+    out_dir = in_folder(ctx, out) if out else Newsletter(folder).archive_dir
+    report = run(
+        lambda: build_archive(folder, out_dir, include_all=include_all, now=datetime.now(UTC))
+    )
+    say(
+        f"wrote {len(report.issues)} issue(s) and {report.calendar_files} calendar "
+        f"file(s) to {report.out_dir}; open {report.out_dir / 'index.html'}",
+    )
+    if report.skipped:
+        say(
+            f"left out (not sent, not yet due; --all includes them): {', '.join(report.skipped)}",
+        )
+
+
+def _open_in_browser(path: Path) -> None:
+    import webbrowser
+
+    if not webbrowser.open(path.resolve().as_uri()):
+        warn(f"could not open a browser; open {path} yourself")

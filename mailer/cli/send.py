@@ -1,0 +1,302 @@
+"""Sending: send (and its dry run and proofs), status, unsubscribe (registered in app.py)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mailer.cli.output import fail, in_folder, logging_run, options, run, say, warn
+
+if TYPE_CHECKING:
+    from mailer.send import SendPlan, SendReport
+    from mailer.smtp import Outcome
+
+
+def send(
+    ctx: typer.Context,
+    issue: Annotated[Path, typer.Argument(help="The issue file to send.")],
+    recipients: Annotated[
+        Path | None, typer.Option("--recipients", help="The list (default: from mailer.toml).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write every message to the outbox; send nothing.")
+    ] = False,
+    outbox: Annotated[
+        Path | None, typer.Option("--outbox", help="Where a dry run writes (build/outbox/<issue>).")
+    ] = None,
+    test: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--test",
+            help="Send a marked proof to these addresses only (repeat, or separate by commas).",
+        ),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    resend_unknown: Annotated[
+        bool, typer.Option("--resend-unknown", help="Also send to recipients in an unknown state.")
+    ] = False,
+    allow_changes: Annotated[
+        bool, typer.Option("--allow-changes", help="Go on although the issue changed since.")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Send to the valid rows; report the others.")
+    ] = False,
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="The list's encoding, e.g. cp1252.")
+    ] = "utf-8-sig",
+    force: Annotated[
+        bool, typer.Option("--force", help="Send although `mailer check` finds errors.")
+    ] = False,
+) -> None:
+    """Send an issue to everyone on the list, once; a re-run resumes where it stopped.
+
+    Example: mailer send issues/2023-10-20-ld-newsletter.yaml --dry-run
+    """
+    from mailer.send import prepare_send
+
+    folder = options(ctx).folder
+    issue_path = in_folder(ctx, issue)
+    recipients_path = in_folder(ctx, recipients) if recipients else None
+    plan = run(
+        lambda: prepare_send(
+            folder,
+            issue_path,
+            recipients_path=recipients_path,
+            skip_invalid=skip_invalid,
+            encoding=encoding,
+            shown_issue=str(issue),
+            force=force,
+            proof=bool(test) and not dry_run,
+        )
+    )
+    if plan.forced_errors:
+        warn(f"sending despite {plan.forced_errors} error(s) from `mailer check` (--force)")
+    for problem in plan.scan.problems:
+        warn(f"skipped: {problem}")
+    if dry_run:
+        _dry_run(ctx, plan, outbox)
+    elif test:
+        _send_test(ctx, plan, [a for value in test for a in re.split(r"[,;\s]+", value) if a])
+    else:
+        with logging_run(folder, f"send {issue}"):
+            _send(ctx, plan, yes=yes, resend_unknown=resend_unknown, allow_changes=allow_changes)
+
+
+def _dry_run(ctx: typer.Context, plan: SendPlan, outbox: Path | None) -> None:
+    from mailer.folder import Newsletter
+    from mailer.send import utc_now, write_outbox
+
+    out_dir = (
+        in_folder(ctx, outbox) if outbox else Newsletter(plan.folder).outbox_dir(plan.issue_id)
+    )
+    report = run(lambda: write_outbox(plan, out_dir, now=utc_now()))
+    for refusal in report.refused:
+        warn(f"refused: {refusal}")
+    say(
+        f"dry run: wrote {report.messages} messages ({report.total_bytes / 1024:.0f} KB) "
+        f"to {report.out_dir}; nothing was sent",
+    )
+    say(f"open {report.index_path} to look through them")
+    if report.refused:
+        raise typer.Exit(3)
+
+
+def _send_test(ctx: typer.Context, plan: SendPlan, addresses: list[str]) -> None:
+    from mailer.send import send_test
+
+    results = run(lambda: send_test(plan, addresses))
+    for address, outcome in results:
+        say(f"{address}: {_describe(outcome)}")
+    if any(outcome.kind != "sent" for _address, outcome in results):
+        raise typer.Exit(3)
+
+
+def _send(
+    ctx: typer.Context, plan: SendPlan, *, yes: bool, resend_unknown: bool, allow_changes: bool
+) -> None:
+    from mailer.send import deliver
+
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("no terminal to confirm on; pass --yes to send")
+            raise typer.Exit(2)
+        already = f" ({plan.already_sent} already sent)" if plan.already_sent else ""
+        question = (
+            f'Send "{plan.loaded.issue.subject}" ({plan.issue_id}) to {plan.scan.valid} '
+            f"recipients{already} through {plan.server}?"
+        )
+        if not typer.confirm(question, default=False):
+            say("nothing was sent")
+            raise typer.Exit(1)
+    reporter = _Reporter(ctx)
+    report = run(
+        lambda: deliver(
+            plan,
+            resend_unknown=resend_unknown,
+            allow_changes=allow_changes,
+            progress=reporter.advance,
+            started=reporter.start,
+            stopping=lambda: warn(
+                "stopping: waiting for the server's answer to the messages in flight, so the "
+                "ledger knows whether they arrived (Ctrl+C again does not skip this)"
+            ),
+        )
+    )
+    reporter.close()
+    _summarise(ctx, report, plan.forced_errors)
+
+
+class _Reporter:
+    """A progress bar on a terminal; plain lines otherwise (a log, cron)."""
+
+    def __init__(self, ctx: typer.Context) -> None:
+        self.ctx = ctx
+        self.done = 0
+        self.total = 0
+        self.bar: object | None = None
+        self.quiet = options(ctx).quiet
+        self.verbose = options(ctx).verbose
+
+    def start(self, total: int) -> None:
+        self.total = total
+        if sys.stderr.isatty() and not self.quiet:
+            from rich.progress import Progress
+
+            progress = Progress(transient=True)
+            progress.start()
+            self.task = progress.add_task("sending", total=total)
+            self.bar = progress
+        else:
+            say(f"sending to {total} recipient{'' if total == 1 else 's'}")
+
+    def advance(self, email: str, outcome: Outcome) -> None:
+        self.done += 1
+        if self.bar is not None:
+            from rich.progress import Progress
+
+            assert isinstance(self.bar, Progress)
+            self.bar.advance(self.task)
+            if outcome.kind != "sent":
+                self.bar.console.print(f"{email}: {_describe(outcome)}")
+            return
+        if outcome.kind != "sent" or self.verbose:
+            say(f"{email}: {_describe(outcome)}")
+        elif self.done % 100 == 0:
+            say(f"sent {self.done} of {self.total}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            from rich.progress import Progress
+
+            assert isinstance(self.bar, Progress)
+            self.bar.stop()
+
+
+def _describe(outcome: Outcome) -> str:
+    code = f"{outcome.code} " if outcome.code else ""
+    return f"{outcome.kind} ({code}{outcome.text})" if outcome.kind != "sent" else "sent"
+
+
+def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> None:
+    counts = report.counts
+    if forced_errors:
+        warn(f"sent with --force despite {forced_errors} error(s) from `mailer check`")
+    say(f"{report.issue_id}: sent {report.sent_now} now; {counts['sent']} sent in all")
+    say(
+        f"skipped: {report.skipped_duplicates} duplicate, {report.skipped_unsubscribed} "
+        f"unsubscribed, {report.skipped_invalid} invalid",
+    )
+    say(
+        f"deferred {counts['deferred']}, failed {counts['failed']}, unknown "
+        f"{counts['unknown']}, pending {counts['pending']}",
+    )
+    if report.recovered_unknown:
+        warn(
+            f"{report.recovered_unknown} recipients were mid-send when an earlier run stopped: "
+            "they may have the message; see `mailer status`, and pass --resend-unknown to "
+            "send to them again"
+        )
+    if report.stopped is not None:
+        fail(str(report.stopped))
+        raise typer.Exit(report.stopped.exit_code)
+    if report.interrupted:
+        warn("interrupted: run the same command again to send to the rest")
+        raise typer.Exit(130)
+    if not report.complete:
+        hint = [f"see `mailer status {report.issue_id}` for the reasons"]
+        if counts["deferred"] or counts["pending"]:
+            hint.append("run the same command later to retry the deferred")
+        warn("; ".join(hint))
+        raise typer.Exit(3)
+    say("done: everyone on the list has the issue")
+
+
+def status(
+    ctx: typer.Context,
+    issue: Annotated[str | None, typer.Argument(help="An issue file or its name.")] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Export the failures to a CSV file.")
+    ] = None,
+) -> None:
+    """Show what the send ledger says: sent, pending, deferred, failed, unknown, with reasons.
+
+    Example: mailer status 2023-10-20-ld-newsletter --csv failures.csv
+    """
+    from mailer.folder import Newsletter
+    from mailer.ledger import export_problems_csv, read_status
+
+    newsletter = Newsletter(options(ctx).folder)
+    run(lambda: newsletter.settings)  # a wrong --dir says so, not "nothing sent yet"
+    statuses = run(lambda: read_status(newsletter.dir, Path(issue).stem if issue else None))
+    if not statuses:
+        say("nothing has been sent from this folder yet")
+        return
+    for status in statuses:
+        summary, rows = status.summary, status.problems
+        state = "finished" if status.finished else "not finished: a re-run resumes"
+        figures = ", ".join(f"{n} {name}" for name, n in summary.counts.items() if n)
+        say(f"{summary.issue_id} ({state}): {figures or 'nobody yet'}")
+        for row in rows[:50]:
+            code = f"{row.last_code} " if row.last_code else ""
+            say(
+                f"  {row.email}: {row.state} after {row.attempts} attempt(s): "
+                f"{code}{row.last_text or ''}"
+            )
+        if len(rows) > 50:
+            say(f"  ... and {len(rows) - 50} more (use --csv to export them all)")
+        if summary.counts.get("unknown"):
+            say(
+                "  unknown: they may have it; to send to them again anyway, run the "
+                "send with --resend-unknown"
+            )
+        if summary.counts.get("removed"):
+            say("  removed: no longer on the list (or unsubscribed), so not sent")
+    if csv is not None:
+        problems = (row for status in statuses for row in status.problems)
+        written = run(lambda: export_problems_csv(problems, csv))
+        say(f"wrote {written} rows to {csv}")
+
+
+def unsubscribe(
+    ctx: typer.Context,
+    addresses: Annotated[list[str], typer.Argument(help="Addresses never to send to again.")],
+) -> None:
+    """Add addresses to unsubscribed.csv; no later send will reach them.
+
+    Example: mailer unsubscribe sam@example.org
+    """
+    from mailer.folder import Newsletter
+    from mailer.recipients import append_unsubscribed
+    from mailer.send import utc_now
+
+    newsletter = Newsletter(options(ctx).folder)
+    run(lambda: newsletter.settings)  # never unsubscribe in the wrong folder
+    path = newsletter.unsubscribed_path
+    added = run(lambda: append_unsubscribed(path, addresses, utc_now()))
+    for address in addresses:
+        known = address.strip() in added
+        say(f"{address}: {'unsubscribed' if known else 'already unsubscribed'}")

@@ -1,0 +1,27 @@
+"""Render an issue once: its email HTML (Jinja -> MJML -> premailer), its text part, a preview."""
+
+from mailer.render.email import (
+    SAMPLE_RECIPIENT,
+    Personalised,
+    Rendered,
+    render_issue,
+    render_sample,
+    sample_email,
+    sample_extras,
+)
+from mailer.render.preview import preview_page, reload_script
+from mailer.render.views import format_date, format_when
+
+__all__ = [
+    "SAMPLE_RECIPIENT",
+    "Personalised",
+    "Rendered",
+    "format_date",
+    "format_when",
+    "preview_page",
+    "reload_script",
+    "render_issue",
+    "render_sample",
+    "sample_email",
+    "sample_extras",
+]

@@ -1,0 +1,83 @@
+"""What the layout templates and the text part see: the issue with placeholders as tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from markupsafe import Markup
+
+from mailer.folder import Newsletter
+from mailer.issue import LoadedIssue, PlaceholderTable, markdown_to_html
+
+_MONTHS = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
+_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def format_date(value: date | datetime) -> str:
+    """Return 'Friday 20 October 2023' (and ', 09:30' for a time), independent of the locale."""
+    text = f"{_DAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]} {value.year}"
+    if isinstance(value, datetime):
+        text += f", {value:%H:%M}"
+    return text
+
+
+def format_when(start: date | datetime, end: date | datetime | None) -> str:
+    """Return a date or a range, without repeating the day for a same-day time range."""
+    if end is None:
+        return format_date(start)
+    if isinstance(start, datetime) and isinstance(end, datetime) and start.date() == end.date():
+        return f"{format_date(start)} to {end:%H:%M}"
+    return f"{format_date(start)} to {format_date(end)}"
+
+
+def issue_views(
+    loaded: LoadedIssue, table: PlaceholderTable, newsletter: Newsletter
+) -> list[dict[str, Any]]:
+    """Return one dict per block: text tokenised, Markdown as HTML, dates formatted.
+
+    Items of dates and courses blocks get `calendar_url`: their .ics file in the published
+    archive, or None without a date or an archive URL.
+    """
+    views = [_view(_tokenise(block.model_dump(), table)) for block in loaded.issue.blocks]
+    for item in (item for view in views for item in view.get("items", ()) if "date" in item):
+        item["calendar_url"] = None
+    for dated in loaded.issue.dated_items():
+        item = views[dated.block_index]["items"][dated.item_index]
+        item["calendar_url"] = newsletter.calendar_url(
+            loaded.stem, dated.block_index, dated.item_index
+        )
+    return views
+
+
+def _tokenise(value: Any, table: PlaceholderTable) -> Any:
+    if isinstance(value, str):
+        return table.tokenise(value)
+    if isinstance(value, dict):
+        return {key: _tokenise(item, table) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_tokenise(item, table) for item in value]
+    return value
+
+
+def _view(data: dict[str, Any]) -> dict[str, Any]:
+    view = dict(data)
+    if "body" in data:
+        body = data["body"]
+        view["body_html"] = Markup(_shift_headings(markdown_to_html(body))) if body else None
+    if "items" in data:
+        view["items"] = [_view(item) for item in data["items"]]
+    if "date" in data:
+        view["when"] = format_when(data["date"], data.get("end")) if data["date"] else None
+    return view
+
+
+def _shift_headings(html: str) -> str:
+    """Make body headings h3 or lower: h1 is the issue, h2 the block heading."""
+    return re.sub(
+        r"<(/?)h([1-6])>", lambda m: f"<{m.group(1)}h{min(max(int(m.group(2)) + 1, 3), 6)}>", html
+    )

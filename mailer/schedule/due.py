@@ -1,0 +1,153 @@
+"""`mailer send-due`, for cron: send what is due, hold what is late, say only what is news."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from mailer.config import Settings
+from mailer.errors import DeliveryError, LockedError, MailerError
+from mailer.folder import Newsletter
+from mailer.issue import load_yaml
+from mailer.ledger import Ledger
+from mailer.schedule.states import Entry, read_schedule
+from mailer.send import deliver, folder_lock, prepare_send
+from mailer.values import parse_duration
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class DueResult:
+    """What one `send-due` run did; exit_code is the worst outcome."""
+
+    exit_code: int = 0
+    sent_issues: list[str] = field(default_factory=list)
+
+    def worse(self, code: int) -> None:
+        """Keep the most serious exit code: 75, 4, 3, then 1."""
+        rank = {0: 0, 1: 1, 3: 2, 4: 3, 75: 4}
+        if rank.get(code, 1) > rank.get(self.exit_code, 1):
+            self.exit_code = code
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """Where send-due's lines go: good news, bad news (stderr, even with -q), the log only."""
+
+    said: Report
+    failed: Report
+    noted: Report
+
+
+def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> DueResult:
+    """Send every due issue (same path as `send --yes`); hold late ones; say each in a line.
+
+    Cron mails whatever a run prints, so a run prints only news: an issue sent, held or
+    failing for a new reason; repeats of the same state go to the log only.
+    """
+    result = DueResult()
+    try:
+        # The whole run holds the lock: what it reads of the ledger stays true while it acts.
+        with folder_lock(folder):
+            with Ledger.open(folder) as ledger:
+                known = {summary.issue_id for summary in ledger.issues()}
+            for entry in read_schedule(folder, settings, now):
+                _send_entry(folder, settings, now, entry, known, out, result)
+    except LockedError as err:
+        # Another send (or send-due) is at work and will finish the job. Cron would mail
+        # its owner every few minutes if this printed, so it only goes to the log.
+        out.noted(str(err))
+        result.worse(75)
+    return result
+
+
+def _send_entry(
+    folder: Path,
+    settings: Settings,
+    now: datetime,
+    entry: Entry,
+    known: set[str],
+    out: Reporter,
+    result: DueResult,
+) -> None:
+    shown = Newsletter(folder).shown(entry.path)
+    if entry.error is not None:
+        if entry.stem not in known and _claims_due(entry.path, now, settings):
+            out.failed(str(entry.error))
+            result.worse(1)
+        return
+    if entry.state == "late":
+        _hold(folder, entry, entry.note, now)
+        out.failed(
+            f"{shown}: not sent: {entry.note.removesuffix(': held back')} (send_at "
+            f"{entry.send_at:%Y-%m-%d %H:%M %z}, max_lateness {_lateness(settings, entry)}); "
+            f"held back. To send it now on purpose: {_send_command(folder, shown)}"
+        )
+        result.worse(1)
+        return
+    if entry.state not in ("due", "sending") or entry.send_at is None:
+        return  # an issue without send_at is sent by hand, resumed by hand
+    try:
+        plan = prepare_send(folder, entry.path, shown_issue=shown)
+        done = deliver(plan, now=lambda: datetime.now(now.tzinfo))
+    except (LockedError, DeliveryError):
+        raise
+    except MailerError as err:
+        # Something to fix in the issue, the list or the settings: say it once and hold the
+        # issue, rather than say it again every few minutes.
+        _hold(folder, entry, f"not sent: {err}".splitlines()[0], now)
+        out.failed(
+            f"{shown}: not sent, held back: {err}\nWhen it is fixed: {_send_command(folder, shown)}"
+        )
+        result.worse(err.exit_code)
+        return
+    counts = done.counts
+    line = (
+        f"{entry.stem}: sent {done.sent_now} now, {counts['sent']} in all; deferred "
+        f"{counts['deferred']}, failed {counts['failed']}, unknown {counts['unknown']}"
+    )
+    if done.stopped is not None:
+        out.failed(f"{line}; stopped: {done.stopped}")
+        result.worse(done.stopped.exit_code)
+    elif not done.sent_now and done.counts == entry.counts:
+        out.noted(line)  # nothing new since the last run: a recipient still deferred, say
+        result.worse(0 if done.complete else 3)
+    else:
+        (out.said if done.complete else out.failed)(line)
+        result.sent_issues.append(entry.stem)
+        result.worse(0 if done.complete else 3)
+
+
+def _send_command(folder: Path, shown: str) -> str:
+    return f"mailer --dir {shlex.quote(str(folder))} send {shown} --yes"
+
+
+def _lateness(settings: Settings, entry: Entry) -> str:
+    assert entry.loaded is not None
+    return entry.loaded.issue.max_lateness or settings.schedule.max_lateness
+
+
+def _hold(folder: Path, entry: Entry, reason: str, now: datetime) -> None:
+    assert entry.send_at is not None
+    with Ledger.open(folder) as ledger:
+        ledger.hold(entry.stem, reason, entry.send_at, now)
+
+
+def _claims_due(path: Path, now: datetime, settings: Settings) -> bool:
+    """Say whether an invalid issue file seems meant to go out about now (so say it is broken)."""
+    try:
+        data = load_yaml(path).data
+    except MailerError:
+        return True  # not even YAML: it may be meant to go out, so say so
+    if not isinstance(data, dict) or "send_at" not in data:
+        return False  # a draft without a schedule is nobody's business yet
+    try:
+        send_at = datetime.fromisoformat(str(data["send_at"]))
+        window = parse_duration(settings.schedule.max_lateness)
+        return send_at <= now and now - send_at <= window
+    except (TypeError, ValueError):
+        return True

@@ -1,0 +1,134 @@
+"""Deliver a planned send to every recipient exactly once, resumably; or send a proof."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailer.addresses import validate_address
+from mailer.errors import DeliveryError, IssueError, RecipientsError
+from mailer.ledger import Ledger
+from mailer.send.lock import folder_lock
+from mailer.send.plan import SendPlan, utc_now
+from mailer.send.workers import Clock, DeliveryRun, Progress
+from mailer.smtp import ConnectionLost, Outcome, SmtpConnection
+
+
+@dataclass
+class SendReport:
+    """What a real send did, for the closing summary."""
+
+    issue_id: str
+    counts: dict[str, int]
+    sent_now: int = 0
+    recovered_unknown: int = 0
+    skipped_duplicates: int = 0
+    skipped_unsubscribed: int = 0
+    skipped_invalid: int = 0
+    stopped: DeliveryError | None = None
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Return whether every recipient of the issue has been sent to."""
+        return not any(self.counts.get(s, 0) for s in ("pending", "deferred", "failed", "unknown"))
+
+
+def deliver(
+    plan: SendPlan,
+    *,
+    resend_unknown: bool = False,
+    allow_changes: bool = False,
+    progress: Progress | None = None,
+    started: Callable[[int], None] | None = None,
+    stopping: Callable[[], None] | None = None,
+    now: Clock = utc_now,
+) -> SendReport:
+    """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
+    with folder_lock(plan.folder), Ledger.open(plan.folder) as ledger:
+        factory = plan.factory()
+        previous = ledger.start_issue(plan.issue_id, plan.content_hash, now())
+        if previous is not None:
+            if not allow_changes:
+                sent = ledger.counts(plan.issue_id).get("sent", 0)
+                raise IssueError(
+                    f"{plan.loaded.path}: the issue, its layout, its settings or the "
+                    f"recipients file ({plan.recipients_path}) changed since it was first sent "
+                    f"({sent} already sent); send with what you first used, or pass "
+                    "--allow-changes to send this to the rest"
+                )
+            ledger.set_content_hash(plan.issue_id, plan.content_hash)
+        recovered = ledger.recover(plan.issue_id, now=now())
+        ledger.add_pending(
+            plan.issue_id,
+            ((r.key, r.email, factory.message_id(r.key)) for r in plan.recipients()),
+            now(),
+        )
+        wanted = {"pending", "deferred"} | ({"unknown"} if resend_unknown else set())
+        counts = ledger.counts(plan.issue_id)
+        if started is not None:
+            started(sum(counts[state] for state in wanted))
+        ledger.release(plan.issue_id)
+        run = DeliveryRun(plan, factory, progress, now)
+        on_list: set[str] = set()
+        try:
+            run.start()
+            for recipient in plan.recipients():
+                if run.stop.is_set():
+                    break
+                on_list.add(recipient.key)
+                if ledger.state_of(plan.issue_id, recipient.key) in wanted:
+                    run.put(recipient)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            run.stop.set()
+            if stopping is not None:
+                stopping()  # the wait for a reply can be long: say why nothing ends at once
+        finally:
+            run.finish()
+        if run.crash is not None:
+            raise run.crash
+        if not run.stop.is_set():
+            # Whoever is still to do but was not on the list this time (taken off it, or
+            # unsubscribed) will not be sent to: say so, so the issue can finish.
+            gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
+            ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
+        ledger.mark_finished(plan.issue_id, now())
+        return SendReport(
+            issue_id=plan.issue_id,
+            counts=ledger.counts(plan.issue_id),
+            sent_now=run.sent,
+            recovered_unknown=recovered,
+            skipped_duplicates=plan.scan.duplicates,
+            skipped_unsubscribed=plan.scan.unsubscribed,
+            skipped_invalid=len(plan.scan.problems),
+            stopped=run.error,
+            interrupted=run.interrupted,
+        )
+
+
+def send_test(
+    plan: SendPlan, addresses: list[str], *, now: Clock = utc_now
+) -> list[tuple[str, Outcome]]:
+    """Send a marked proof to the given addresses only; the ledger is not touched."""
+    bad = [f'"{a}": {problem}' for a in addresses if (problem := validate_address(a))]
+    if bad:
+        raise RecipientsError("--test: " + "; ".join(bad))
+    factory = plan.factory(test=True)
+    results = []
+    with SmtpConnection(plan.settings.smtp) as connection:
+        for address in addresses:
+            message = factory.build({"email": address}, now=now())
+            try:
+                outcome = connection.send(
+                    factory.envelope_sender,
+                    message.recipient,
+                    message.data,
+                    on_accepted=lambda: None,
+                )
+            except ConnectionLost as err:
+                outcome = Outcome("unknown", None, str(err))
+            results.append((address, outcome))
+            if not connection.is_open:
+                connection.open()
+    return results

@@ -1,0 +1,19 @@
+"""SMTP: one connection that carries many messages; handshake (TLS, login) and replies."""
+
+from mailer.smtp.connection import (
+    DATA_TERMINATION_TIMEOUT,
+    ConnectionLost,
+    Outcome,
+    SmtpConnection,
+    probe,
+)
+from mailer.smtp.replies import Kind
+
+__all__ = [
+    "DATA_TERMINATION_TIMEOUT",
+    "ConnectionLost",
+    "Kind",
+    "Outcome",
+    "SmtpConnection",
+    "probe",
+]
