@@ -8,24 +8,17 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from pydantic import BaseModel
 
-from mailer.issue import (
-    PLACEHOLDER,
-    ButtonBlock,
-    CoursesBlock,
-    DatesBlock,
-    ImageBlock,
-    Issue,
-    Loc,
-    NewsBlock,
-    dotted,
-)
+from mailer.issue import PLACEHOLDER, Issue, Loc, dotted
 
 # Placeholders become this before Markdown is parsed (it survives URL normalisation), then
 # a wildcard: the HTML holds the sample recipient's value where the issue has {{ ... }}.
 _WILD = "MAILERWILDX"
 _md = MarkdownIt("commonmark", {"html": False})
 _SNIPPET_CHARS = 24  # a run of body text long enough to tell blocks apart
+# What a link's text is, by the field names of the schema: a course's button, a link's text...
+_LINK_TEXT_KEYS = ("button", "text", "title", "alt")
 
 
 def _pattern(value: str, *, collapse: bool = False) -> re.Pattern[str]:
@@ -94,43 +87,38 @@ class Origins:
         """Return `blocks[3] (article)`."""
         return f"blocks[{index}] ({self.block_types[index]})"
 
-    def _add_block(self, index: int, block: object) -> None:
-        loc: Loc = ("blocks", index)
-        heading = getattr(block, "heading", None)
-        if heading:
-            self._heading(index, (*loc, "heading"), heading)
-        body = getattr(block, "body", None)
-        if body:
-            self._body(index, (*loc, "body"), body, context="")
-        if isinstance(block, DatesBlock):
-            for j, date_item in enumerate(block.items):
-                here = (*loc, "items", j)
-                self._heading(index, (*here, "title"), date_item.title)
-                if date_item.url:
-                    self._link(index, here, "url", "title", date_item.url, date_item.title, "")
-        elif isinstance(block, NewsBlock):
-            for j, news_item in enumerate(block.items):
-                here = (*loc, "items", j)
-                self._heading(index, (*here, "title"), news_item.title)
-                if news_item.body:
-                    self._body(index, (*here, "body"), news_item.body, news_item.title)
-                for k, link in enumerate(news_item.links):
-                    at = (*here, "links", k)
-                    self._link(index, at, "url", "text", link.url, link.text, news_item.title)
-        elif isinstance(block, CoursesBlock):
-            for j, course in enumerate(block.items):
-                here = (*loc, "items", j)
-                self._heading(index, (*here, "title"), course.title)
-                if course.body:
-                    self._body(index, (*here, "body"), course.body, course.title)
-                self._link(index, here, "url", "button", course.url, course.button, course.title)
-        elif isinstance(block, ImageBlock):
-            self.images.append(TextSource(index, dotted((*loc, "src")), _pattern(block.src)))
-            self.snippets.append(TextSource(index, dotted((*loc, "alt")), _pattern(block.alt)))
-            if block.url:
-                self._link(index, loc, "url", "alt", block.url, block.alt, "")
-        elif isinstance(block, ButtonBlock):
-            self._link(index, loc, "url", "text", block.url, block.text, "")
+    def _add_block(self, index: int, block: BaseModel) -> None:
+        self._add(index, ("blocks", index), block, context="")
+
+    def _add(self, index: int, loc: Loc, node: BaseModel, context: str) -> None:
+        """Index one block or item by the schema's field names, so any block type is traced.
+
+        heading and title are headings; body is Markdown; src is an image with its alt text;
+        url is a link whose text is the button, text, title or alt beside it; lists of items
+        and links are walked, each with the title of the item they belong to as context.
+        """
+        fields = {name: getattr(node, name) for name in type(node).model_fields}
+        title = fields.get("title")
+        for key in ("heading", "title"):
+            if fields.get(key):
+                self._heading(index, (*loc, key), fields[key])
+        if fields.get("body"):
+            self._body(index, (*loc, "body"), fields["body"], context=title or "")
+        if fields.get("src"):
+            self.images.append(TextSource(index, dotted((*loc, "src")), _pattern(fields["src"])))
+            if fields.get("alt"):
+                self.snippets.append(
+                    TextSource(index, dotted((*loc, "alt")), _pattern(fields["alt"]))
+                )
+        if fields.get("url"):
+            text_key = next((k for k in _LINK_TEXT_KEYS if fields.get(k)), "url")
+            around = "" if text_key == "title" else title or context
+            self._link(index, loc, "url", text_key, fields["url"], fields[text_key], around)
+        for key, value in fields.items():
+            if isinstance(value, list):
+                for position, child in enumerate(value):
+                    if isinstance(child, BaseModel):
+                        self._add(index, (*loc, key, position), child, title or context)
 
     def _heading(self, block: int, loc: Loc, text: str) -> None:
         self.headings.append(TextSource(block, dotted(loc), _pattern(text, collapse=True)))

@@ -11,8 +11,10 @@ from typing import Annotated
 
 import typer
 
-from mailer.cli import compose, schedule, send
+from mailer.cli.compose import archive, check, compose, init, validate
 from mailer.cli.output import Options, start_console
+from mailer.cli.schedule import schedule, send_due
+from mailer.cli.send import send, status, unsubscribe
 
 app = typer.Typer(
     name="mailer",
@@ -44,16 +46,10 @@ def main(
 
 
 # The order here is the order of `mailer --help`.
-app.command()(compose.init)
-app.command()(compose.validate)
-app.command()(compose.compose)
-app.command()(compose.check)
-app.command()(compose.archive)
-app.command()(send.send)
-app.command()(send.status)
-app.command()(send.unsubscribe)
-app.command("send-due")(schedule.send_due)
-app.command()(schedule.schedule)
+for command in (init, validate, compose, check, archive, send, status, unsubscribe):
+    app.command()(command)
+app.command("send-due")(send_due)
+app.command()(schedule)
 
 
 def entry() -> None:

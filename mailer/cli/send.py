@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mailer.cli.output import fail, in_folder, logging_run, options, run, say, warn
+from mailer.cli.progress import SendProgress, describe
 
 if TYPE_CHECKING:
     from mailer.send import SendPlan, SendReport
-    from mailer.smtp import Outcome
 
 
 def send(
@@ -110,7 +110,7 @@ def _send_test(ctx: typer.Context, plan: SendPlan, addresses: list[str]) -> None
 
     results = run(lambda: send_test(plan, addresses))
     for address, outcome in results:
-        say(f"{address}: {_describe(outcome)}")
+        say(f"{address}: {describe(outcome)}")
     if any(outcome.kind != "sent" for _address, outcome in results):
         raise typer.Exit(3)
 
@@ -132,7 +132,7 @@ def _send(
         if not typer.confirm(question, default=False):
             say("nothing was sent")
             raise typer.Exit(1)
-    reporter = _Reporter(ctx)
+    reporter = SendProgress(ctx)
     report = run(
         lambda: deliver(
             plan,
@@ -148,57 +148,6 @@ def _send(
     )
     reporter.close()
     _summarise(ctx, report, plan.forced_errors)
-
-
-class _Reporter:
-    """A progress bar on a terminal; plain lines otherwise (a log, cron)."""
-
-    def __init__(self, ctx: typer.Context) -> None:
-        self.ctx = ctx
-        self.done = 0
-        self.total = 0
-        self.bar: object | None = None
-        self.quiet = options(ctx).quiet
-        self.verbose = options(ctx).verbose
-
-    def start(self, total: int) -> None:
-        self.total = total
-        if sys.stderr.isatty() and not self.quiet:
-            from rich.progress import Progress
-
-            progress = Progress(transient=True)
-            progress.start()
-            self.task = progress.add_task("sending", total=total)
-            self.bar = progress
-        else:
-            say(f"sending to {total} recipient{'' if total == 1 else 's'}")
-
-    def advance(self, email: str, outcome: Outcome) -> None:
-        self.done += 1
-        if self.bar is not None:
-            from rich.progress import Progress
-
-            assert isinstance(self.bar, Progress)
-            self.bar.advance(self.task)
-            if outcome.kind != "sent":
-                self.bar.console.print(f"{email}: {_describe(outcome)}")
-            return
-        if outcome.kind != "sent" or self.verbose:
-            say(f"{email}: {_describe(outcome)}")
-        elif self.done % 100 == 0:
-            say(f"sent {self.done} of {self.total}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            from rich.progress import Progress
-
-            assert isinstance(self.bar, Progress)
-            self.bar.stop()
-
-
-def _describe(outcome: Outcome) -> str:
-    code = f"{outcome.code} " if outcome.code else ""
-    return f"{outcome.kind} ({code}{outcome.text})" if outcome.kind != "sent" else "sent"
 
 
 def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> None:

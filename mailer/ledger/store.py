@@ -16,16 +16,7 @@ from mailer.folder import Newsletter
 from mailer.ledger.schema import COLUMNS, SCHEMA, STATES, IssueSummary, Row, State
 
 Synchronous = Literal["FULL", "NORMAL"]
-# WAL + NORMAL survives a killed process but can lose the last commits on power loss; WAL +
-# FULL fsyncs every commit and survives both. benchmarks/ledger_sync.py measured FULL at
-# ~2,200-3,000 commits/s against NORMAL's ~7,000-9,000. Only one mark must survive a power
-# cut: `sending`, written before the message data goes out (if it were lost, the recipient
-# would look pending and get the issue again). So `sending` commits with FULL and every
-# other write with NORMAL: a `sent` lost to a power cut leaves the durable `sending`, which
-# the next run turns into `unknown` - never a second message. In WAL mode a FULL commit also
-# makes every earlier NORMAL commit durable, so the order of events is kept. One fsync a
-# message instead of two: send throughput went from ~300 to ~450 messages/s here.
-DEFAULT_SYNCHRONOUS: Synchronous = "NORMAL"  # with FULL for `sending`, see above
+DEFAULT_SYNCHRONOUS: Synchronous = "NORMAL"  # with FULL for `sending`: see mailer.ledger
 _BATCH = 1000
 _PAGE = 500
 
