@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from mailer import config
 from mailer.cli import app
+from mailer.folder import SETTINGS_FILE, SKELETON_DIR, load_settings
 
-SKELETON_SETTINGS_PATH = Path(config.__file__).resolve().parent / "skeleton" / config.SETTINGS_FILE
+SKELETON_SETTINGS_PATH = SKELETON_DIR / SETTINGS_FILE
 # A commented-out setting, like `# timeout = 30` (prose comments never start `word =`).
 _COMMENTED_KEY = re.compile(r"^(\s*)#\s*(?=\"?[A-Za-z0-9_-]+\"?\s*=)", re.MULTILINE)
 
@@ -87,8 +88,8 @@ def _undocumented(model: type[BaseModel], text: str) -> list[str]:
 def _load(folder: Path, text: str) -> config.Settings:
     """Load text as a newsletter folder's settings, ignoring the environment."""
     folder.mkdir()
-    (folder / config.SETTINGS_FILE).write_text(text, encoding="utf-8")
-    return config.load_settings(folder, environ={})
+    (folder / SETTINGS_FILE).write_text(text, encoding="utf-8")
+    return load_settings(folder, environ={})
 
 
 def _value(settings: BaseModel, key: tuple[str, ...]) -> Any:
@@ -177,7 +178,6 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
     assert "Example" in _help(path)
 
 
-@pytest.mark.xfail(reason="metavars are fixed in the restructure", strict=True)
 def test_no_help_shows_a_python_type_as_a_metavar() -> None:
     shown = [
         f"mailer {' '.join(path)}: {line.strip()}"

@@ -7,9 +7,10 @@ one core function and reports; output.py prints and turns errors into exit codes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from mailer.cli.compose import archive, check, compose, init, validate
 from mailer.cli.output import Options, start_console
@@ -23,6 +24,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class Command(TyperCommand):
+    """A command whose help names each argument by its metavar, not by its Python type."""
+
+    # Any: Typer vendors click privately, so its types are not ours to name.
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((param.metavar or str(param.name).upper(), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
 
 @app.callback()
@@ -47,9 +68,9 @@ def main(
 
 # The order here is the order of `mailer --help`.
 for command in (init, validate, compose, check, archive, send, status, unsubscribe):
-    app.command()(command)
-app.command("send-due")(send_due)
-app.command()(schedule)
+    app.command(cls=Command)(command)
+app.command("send-due", cls=Command)(send_due)
+app.command(cls=Command)(schedule)
 
 
 def entry() -> None:

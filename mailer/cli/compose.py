@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 def init(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(help="Where to create the folder.")] = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Where to create the folder.")
+    ] = Path("."),
 ) -> None:
     """Create a newsletter folder with settings, an example issue, the default layout and a list.
 
@@ -35,7 +37,7 @@ def init(
 
 def validate(
     ctx: typer.Context,
-    issues: Annotated[list[Path], typer.Argument(help="Issue files to check.")],
+    issues: Annotated[list[Path], typer.Argument(metavar="ISSUE", help="Issue files to check.")],
 ) -> None:
     """Check issue files without writing anything; exit 1 if any is invalid.
 
@@ -92,8 +94,13 @@ def _report_composed(ctx: typer.Context, composed: Composed) -> None:
 
 def compose(
     ctx: typer.Context,
-    issue: Annotated[Path, typer.Argument(help="The issue file, e.g. issues/2023-10-20-news.yaml")],
-    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path("build"),
+    issue: Annotated[
+        Path,
+        typer.Argument(metavar="ISSUE", help="The issue file, e.g. issues/2023-10-20-news.yaml"),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="Where to write the files.")
+    ] = Path("build"),
     open_preview: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
     ] = True,
@@ -139,7 +146,7 @@ def compose(
 
 def check(
     ctx: typer.Context,
-    issue: Annotated[Path, typer.Argument(help="The issue file to check.")],
+    issue: Annotated[Path, typer.Argument(metavar="ISSUE", help="The issue file to check.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
     online: Annotated[
         bool, typer.Option("--online", help="Also fetch every link once and report broken ones.")
@@ -167,7 +174,8 @@ def check(
 def archive(
     ctx: typer.Context,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Where to build the site (build/archive).")
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Where to build the site (build/archive)."),
     ] = None,
     include_all: Annotated[
         bool, typer.Option("--all", help="Include issues not yet sent or due.")

@@ -18,20 +18,25 @@ if TYPE_CHECKING:
 
 def send(
     ctx: typer.Context,
-    issue: Annotated[Path, typer.Argument(help="The issue file to send.")],
+    issue: Annotated[Path, typer.Argument(metavar="ISSUE", help="The issue file to send.")],
     recipients: Annotated[
-        Path | None, typer.Option("--recipients", help="The list (default: from mailer.toml).")
+        Path | None,
+        typer.Option("--recipients", metavar="CSV", help="The list (default: from mailer.toml)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write every message to the outbox; send nothing.")
     ] = False,
     outbox: Annotated[
-        Path | None, typer.Option("--outbox", help="Where a dry run writes (build/outbox/<issue>).")
+        Path | None,
+        typer.Option(
+            "--outbox", metavar="DIR", help="Where a dry run writes (build/outbox/<issue>)."
+        ),
     ] = None,
     test: Annotated[
         list[str] | None,
         typer.Option(
             "--test",
+            metavar="ADDRESS",
             help="Send a marked proof to these addresses only (repeat, or separate by commas).",
         ),
     ] = None,
@@ -46,7 +51,7 @@ def send(
         bool, typer.Option("--skip-invalid", help="Send to the valid rows; report the others.")
     ] = False,
     encoding: Annotated[
-        str, typer.Option("--encoding", help="The list's encoding, e.g. cp1252.")
+        str, typer.Option("--encoding", metavar="NAME", help="The list's encoding, e.g. cp1252.")
     ] = "utf-8-sig",
     force: Annotated[
         bool, typer.Option("--force", help="Send although `mailer check` finds errors.")
@@ -186,9 +191,12 @@ def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> No
 
 def status(
     ctx: typer.Context,
-    issue: Annotated[str | None, typer.Argument(help="An issue file or its name.")] = None,
+    issue: Annotated[
+        str | None, typer.Argument(metavar="ISSUE", help="An issue file or its name.")
+    ] = None,
     csv: Annotated[
-        Path | None, typer.Option("--csv", help="Export the failures to a CSV file.")
+        Path | None,
+        typer.Option("--csv", metavar="FILE", help="Export the failures to a CSV file."),
     ] = None,
 ) -> None:
     """Show what the send ledger says: sent, pending, deferred, failed, unknown, with reasons.
@@ -232,7 +240,9 @@ def status(
 
 def unsubscribe(
     ctx: typer.Context,
-    addresses: Annotated[list[str], typer.Argument(help="Addresses never to send to again.")],
+    addresses: Annotated[
+        list[str], typer.Argument(metavar="ADDRESS", help="Addresses never to send to again.")
+    ],
 ) -> None:
     """Add addresses to unsubscribed.csv; no later send will reach them.
 
