@@ -113,6 +113,34 @@ def test_a_bad_setting_names_the_file_and_line(isolated: Path) -> None:
     assert 'mailer.toml:18: timezone: unknown time zone "Mars/Base"' in err
 
 
+@pytest.mark.parametrize(
+    ("line", "changed", "expected"),
+    [
+        (
+            'list_id = "ld-newsletter.northfield-safeguarding.example"',
+            'list_id = "L&D newsletter"',
+            "list_id: \"L&D newsletter\" is not a list id",
+        ),
+        (
+            'from = "learning@northfield-safeguarding.example"',
+            'from = "zoë@northfield-safeguarding.example"',
+            "from: \"zoë@northfield-safeguarding.example\" is not an email address",
+        ),
+    ],
+)
+def test_validate_and_compose_refuse_settings_send_would_refuse(
+    isolated: Path, line: str, changed: str, expected: str
+) -> None:
+    invoke("init", ".")
+    settings = isolated / "mailer.toml"
+    assert line in settings.read_text()
+    settings.write_text(settings.read_text().replace(line, changed))
+    for command in (["validate"], ["compose", "--no-open"]):
+        code, _out, err = invoke(*command, f"issues/{SAMPLE_NAME}")
+        assert code == 1, command
+        assert expected in err, command
+
+
 def test_a_password_in_the_settings_file_is_refused(isolated: Path) -> None:
     invoke("init", ".")
     settings = isolated / "mailer.toml"

@@ -418,6 +418,17 @@ def test_an_internationalised_from_domain_goes_out_in_its_ascii_form(
     assert {r.sender for r in server.received} == {"news@xn--bcher-kva.example"}
 
 
+def test_a_mail_to_an_eszett_domain_goes_to_its_idna_2008_form(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    make_folder(isolated, server, ["anna@straße.de"])
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == {"anna@xn--strae-oqa.de": 1}  # not strasse.de (IDNA 2003)
+    assert server.received[0].message["To"] == "anna@xn--strae-oqa.de"
+
+
 def test_a_non_ascii_password_is_a_clear_error_not_a_crash(
     isolated: Path, make_smtp_server: MakeServer
 ) -> None:

@@ -45,14 +45,18 @@ def validate(
     """
     from datetime import UTC, datetime
 
+    from mailer.errors import SettingsError
     from mailer.folder import Newsletter
     from mailer.schedule import validate_issues
 
     newsletter = Newsletter(options(ctx).folder)
-    settings = None
-    if newsletter.settings_path.is_file():
-        # Settings that `send` would refuse are refused here too.
-        settings = run(lambda: newsletter.settings)
+    settings, settings_failed = None, False
+    if newsletter.settings_path.is_file():  # issue files alone are checked without settings
+        try:
+            settings = newsletter.settings  # what `send` would refuse is refused here too
+        except SettingsError as err:
+            fail(str(err))
+            settings_failed = True
     files = [(in_folder(ctx, path), str(path)) for path in issues]
     results = validate_issues(newsletter.dir, files, settings, datetime.now(UTC))
     for result in results:
@@ -67,7 +71,7 @@ def validate(
             count = len(result.loaded.issue.blocks)
             shown = result.loaded.source.path
             say(f"{shown}: valid ({count} block{'' if count == 1 else 's'})")
-    if not all(result.valid for result in results):
+    if settings_failed or not all(result.valid for result in results):
         raise typer.Exit(1)
 
 
