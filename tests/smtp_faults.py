@@ -6,6 +6,7 @@ import asyncio
 import email
 import email.policy
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -41,6 +42,15 @@ class Faults:
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
             raise ValueError("hang_up_for needs a recipient; MAIL comes before RCPT")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One command as it reached the server, before any reply_delay: for timing tests."""
+
+    verb: str
+    address: str | None  # MAIL's sender, RCPT's recipient
+    at: float  # time.monotonic() in the server's thread
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ class Recorder:
         self._received: list[Received] = []
         self._unacknowledged: list[Received] = []
         self._commands: list[str] = []
+        self._arrivals: list[Arrival] = []
         self._connections = 0
         self._mails = 0
 
@@ -130,14 +141,21 @@ class Recorder:
             return list(self._commands)
 
     @property
+    def arrivals(self) -> list[Arrival]:
+        """Return every command with its address and arrival time, in order."""
+        with self._lock:
+            return list(self._arrivals)
+
+    @property
     def connections(self) -> int:
         """Return how many connections said EHLO."""
         with self._lock:
             return self._connections
 
-    def _note(self, verb: str) -> None:
+    def _note(self, verb: str, address: str | None = None) -> None:
         with self._lock:
             self._commands.append(verb)
+            self._arrivals.append(Arrival(verb, address, time.monotonic()))
 
     async def _pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -200,7 +218,7 @@ class Recorder:
         self, server: FaultySMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> object:
         """Shut down (421) or hang up when told to."""
-        self._note("MAIL")
+        self._note("MAIL", address)
         await self._pause(self.faults.reply_delay)
         with self._lock:
             self._mails += 1
@@ -217,7 +235,7 @@ class Recorder:
         self, server: FaultySMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> object:
         """Refuse, defer or hang up for the configured addresses."""
-        self._note("RCPT")
+        self._note("RCPT", address)
         if address == self.faults.garble_for:
             self.faults.garble_for = None
             return "250 " + "x" * 10_000  # longer than smtplib will read (_MAXLINE)
