@@ -143,6 +143,7 @@ def test_the_preview_shows_both_widths_and_the_text_part(browser: Browser, isola
         page.close()
 
 
+@pytest.mark.slow
 def test_a_watching_preview_reloads_when_the_issue_changes(
     browser: Browser, isolated: Path
 ) -> None:

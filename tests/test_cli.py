@@ -119,12 +119,12 @@ def test_a_bad_setting_names_the_file_and_line(isolated: Path) -> None:
         (
             'list_id = "ld-newsletter.northfield-safeguarding.example"',
             'list_id = "L&D newsletter"',
-            "list_id: \"L&D newsletter\" is not a list id",
+            'list_id: "L&D newsletter" is not a list id',
         ),
         (
             'from = "learning@northfield-safeguarding.example"',
             'from = "zoë@northfield-safeguarding.example"',
-            "from: \"zoë@northfield-safeguarding.example\" is not an email address",
+            'from: "zoë@northfield-safeguarding.example" is not an email address',
         ),
     ],
 )

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.sending import SECRET, addresses, cli_process, deliveries, make_folder
 from tests.smtp_servers import MakeServer, SmtpServer, wait_until
 
@@ -94,6 +96,7 @@ def test_the_printed_crontab_line_sends_once_logs_and_then_stays_silent(
     assert SECRET not in log
 
 
+@pytest.mark.slow
 def test_overlapping_runs_send_once_and_the_second_exits_75_quietly(
     isolated: Path, make_smtp_server: MakeServer
 ) -> None:

@@ -61,6 +61,7 @@ def test_a_second_send_at_the_same_time_exits_75(
     assert deliveries(server) == dict.fromkeys(emails, 1)
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_it_is_stopping_and_a_rerun_finishes_the_job(
     isolated: Path, make_smtp_server: MakeServer
 ) -> None:

@@ -103,8 +103,9 @@ def compose(
         typer.Argument(metavar="ISSUE", help="The issue file, e.g. issues/2023-10-20-news.yaml"),
     ],
     out: Annotated[
-        Path, typer.Option("--out", metavar="DIR", help="Where to write the files.")
-    ] = Path("build"),
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Where to write the files (build/)."),
+    ] = None,
     open_preview: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the preview in a browser.")
     ] = True,
@@ -117,10 +118,11 @@ def compose(
     Example: mailer compose issues/2023-10-20-ld-newsletter.yaml --no-open
     """
     from mailer.compose import compose_issue, watch_issue
+    from mailer.folder import Newsletter
 
     folder = options(ctx).folder
     issue_path = in_folder(ctx, issue)
-    out_dir = in_folder(ctx, out) if not out.is_absolute() else out
+    out_dir = in_folder(ctx, out) if out else Newsletter(folder).build_dir
     if watch:
         opened = False
 
