@@ -126,6 +126,8 @@ class Settings(_Strict):
     smtp: Smtp = Smtp()
     limits: Limits = Limits()
     schedule: Schedule = Schedule()
+    # batched: one fsync per batch of reservations; strict: one per message (see mailer.ledger)
+    durability: Literal["batched", "strict"] = "batched"
     unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

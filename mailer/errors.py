@@ -73,6 +73,16 @@ class PartialDeliveryError(MailerError):
     exit_code = 3
 
 
+class LedgerError(MailerError):
+    """The send ledger or its journal cannot be read or written (damaged, disk full)."""
+
+
+class LedgerBusyError(LedgerError):
+    """Another process holds the ledger's database lock for too long."""
+
+    exit_code = 75
+
+
 class LockedError(MailerError):
     """Another send is already running for this newsletter folder."""
 

@@ -27,6 +27,7 @@ BASE_TEMPLATE = "base.mjml.j2"
 ISSUE_SUFFIXES = (".yaml", ".yml")
 STATE_DIR = Path(".mailer")
 LEDGER_FILE = STATE_DIR / "ledger.sqlite3"
+JOURNAL_FILE = STATE_DIR / "journal"
 LOCK_FILE = STATE_DIR / "lock"
 LOG_FILE = STATE_DIR / "log"
 GITIGNORE = f"""# mailer: what is built or kept per machine, and the real list of people
@@ -90,6 +91,10 @@ class Newsletter:
     @property
     def ledger_path(self) -> Path:
         return self.dir / LEDGER_FILE
+
+    @property
+    def journal_path(self) -> Path:
+        return self.dir / JOURNAL_FILE
 
     @property
     def lock_path(self) -> Path:

@@ -38,6 +38,7 @@ class Faults:
     refuse_login: bool = False  # 535 to every AUTH
     refuse_sender: bool = False  # 550 to every MAIL FROM (a relay that will not take our From)
     garble_for: str | None = None  # answer RCPT for this address with a 10 KB line, once
+    pipelining: bool = False  # advertise PIPELINING (RFC 2920); aiosmtpd handles it as it is
 
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
@@ -185,6 +186,8 @@ class Recorder:
                 self._connections += 1
                 server.connection = self._connections
         await self._pause(self.faults.reply_delay)
+        if self.faults.pipelining:
+            return [lines[0], "250-PIPELINING", *lines[1:]]
         return lines
 
     def handle_STARTTLS(self, server: FaultySMTP, session: Session, envelope: Envelope) -> bool:

@@ -137,6 +137,7 @@ def test_to_send_excludes_sent_failed_and_unknown_unless_asked(ledger: Ledger) -
     ]
     assert ledger.counts(ISSUE) == {
         "pending": 1,
+        "reserved": 0,
         "sending": 0,
         "sent": 1,
         "deferred": 1,

@@ -179,7 +179,7 @@ def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> No
         raise typer.Exit(report.stopped.exit_code)
     if report.interrupted:
         warn("interrupted: run the same command again to send to the rest")
-        raise typer.Exit(130)
+        raise typer.Exit(report.interrupted)
     if not report.complete:
         hint = [f"see `mailer status {report.issue_id}` for the reasons"]
         if counts["deferred"] or counts["pending"]:

@@ -34,6 +34,18 @@ class RateLimiter:
 
     def wait(self, stop: threading.Event) -> float:
         """Block until the next send may start (or stop is set); return its reservation."""
+        start = self._reserve(block=True)
+        assert start is not None
+        delay = start - self._clock()
+        if delay > 0:
+            stop.wait(delay)
+        return start
+
+    def try_wait(self) -> float | None:
+        """Return a reservation if a send may start now, else None (nothing reserved)."""
+        return self._reserve(block=False)
+
+    def _reserve(self, *, block: bool) -> float | None:
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
@@ -42,12 +54,12 @@ class RateLimiter:
                     self._hour.popleft()
                 if len(self._hour) >= self._per_hour:
                     start = max(start, self._hour[-self._per_hour] + HOUR)
+            if not block and start > now:
+                return None
+            if self._per_hour is not None:
                 self._hour.append(start)
             self._next = start + self._interval
-        delay = start - self._clock()
-        if delay > 0:
-            stop.wait(delay)
-        return start
+            return start
 
     def release(self, reservation: float) -> None:
         """Give back a reservation whose message the server did not accept."""

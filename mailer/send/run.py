@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailer.addresses import validate_address
-from mailer.errors import DeliveryError, IssueError, RecipientsError
+from mailer.config import Settings
+from mailer.errors import DeliveryError, IssueError, LedgerError, MailerError, RecipientsError
 from mailer.ledger import Ledger
+from mailer.mime import MessageFactory
+from mailer.recipients import Recipient
 from mailer.send.lock import folder_lock
 from mailer.send.plan import SendPlan, utc_now
 from mailer.send.workers import Clock, DeliveryRun, Progress
 from mailer.smtp import ConnectionLost, Outcome, SmtpConnection
+
+FENCE_BATCH = 50  # recipients reserved by one fsync: see mailer.ledger
+CHECKPOINT_EVERY = 1000  # messages between WAL checkpoints in a long run
 
 
 @dataclass
@@ -25,8 +32,8 @@ class SendReport:
     skipped_duplicates: int = 0
     skipped_unsubscribed: int = 0
     skipped_invalid: int = 0
-    stopped: DeliveryError | None = None
-    interrupted: bool = False
+    stopped: MailerError | None = None
+    interrupted: int | None = None  # the exit code of the signal that stopped the run
 
     @property
     def complete(self) -> bool:
@@ -45,8 +52,12 @@ def deliver(
     now: Clock = utc_now,
 ) -> SendReport:
     """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
-    with folder_lock(plan.folder), Ledger.open(plan.folder) as ledger:
+    with (
+        folder_lock(plan.folder),
+        Ledger.open(plan.folder, durability=plan.settings.durability) as ledger,
+    ):
         factory = plan.factory()
+        ledger.reconcile()  # a ledger set back in time is brought forward first
         previous = ledger.start_issue(plan.issue_id, plan.content_hash, now())
         if previous is not None:
             if not allow_changes:
@@ -64,23 +75,17 @@ def deliver(
             ((r.key, r.email, factory.message_id(r.key)) for r in plan.recipients()),
             now(),
         )
-        wanted = {"pending", "deferred"} | ({"unknown"} if resend_unknown else set())
-        counts = ledger.counts(plan.issue_id)
+        to_send = ledger.keys_to_send(plan.issue_id, resend_unknown=resend_unknown)
         if started is not None:
-            started(sum(counts[state] for state in wanted))
-        ledger.release(plan.issue_id)
+            started(len(to_send))
+        ledger.lift_hold(plan.issue_id)
         run = DeliveryRun(plan, factory, progress, now)
         on_list: set[str] = set()
         try:
             run.start()
-            for recipient in plan.recipients():
-                if run.stop.is_set():
-                    break
-                on_list.add(recipient.key)
-                if ledger.state_of(plan.issue_id, recipient.key) in wanted:
-                    run.put(recipient)
-        except KeyboardInterrupt:
-            run.interrupted = True
+            _feed(plan, ledger, run, factory, to_send, on_list)
+        except KeyboardInterrupt as stop:
+            run.interrupted = getattr(stop, "exit_code", 130)
             run.stop.set()
             if stopping is not None:
                 stopping()  # the wait for a reply can be long: say why nothing ends at once
@@ -88,12 +93,15 @@ def deliver(
             run.finish()
         if run.crash is not None:
             raise run.crash
+        ledger.release(plan.issue_id, now())  # reserved but not sent: pending again
         if not run.stop.is_set():
             # Whoever is still to do but was not on the list this time (taken off it, or
             # unsubscribed) will not be sent to: say so, so the issue can finish.
             gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
             ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
         ledger.mark_finished(plan.issue_id, now())
+        ledger.mark_journal_applied()  # every worker has finished: nothing is in flight
+        ledger.checkpoint()
         return SendReport(
             issue_id=plan.issue_id,
             counts=ledger.counts(plan.issue_id),
@@ -105,6 +113,55 @@ def deliver(
             stopped=run.error,
             interrupted=run.interrupted,
         )
+
+
+def batch_size(settings: Settings) -> int:
+    """Return how many recipients a reservation takes: 50, or a second's worth if fewer."""
+    return max(1, min(FENCE_BATCH, math.ceil(settings.limits.per_second)))
+
+
+def _feed(
+    plan: SendPlan,
+    ledger: Ledger,
+    run: DeliveryRun,
+    factory: MessageFactory,
+    to_send: set[str],
+    on_list: set[str],
+) -> None:
+    """Stream the list; reserve each batch of those still to send, then queue it."""
+    size, batch, reserved = batch_size(plan.settings), [], 0
+    for recipient in plan.recipients():
+        if run.stop.is_set():
+            return
+        on_list.add(recipient.key)
+        if recipient.key in to_send:
+            batch.append(recipient)
+        if len(batch) >= size:
+            reserved += _reserve_and_queue(plan, ledger, run, factory, batch)
+            batch = []
+            if reserved % CHECKPOINT_EVERY < size:
+                ledger.checkpoint(passive=True)  # keep the main file current in long runs
+    if batch:
+        _reserve_and_queue(plan, ledger, run, factory, batch)
+
+
+def _reserve_and_queue(
+    plan: SendPlan,
+    ledger: Ledger,
+    run: DeliveryRun,
+    factory: MessageFactory,
+    batch: list[Recipient],
+) -> int:
+    rows = [(r.key, r.email, factory.message_id(r.key)) for r in batch]
+    try:
+        ledger.reserve(plan.issue_id, rows, run.now())
+    except LedgerError as err:
+        run.halt(DeliveryError(str(err)))
+        return 0
+    for recipient in batch:
+        if not run.put(recipient):
+            break
+    return len(batch)
 
 
 def send_test(

@@ -9,32 +9,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailer.config import Smtp
-from mailer.errors import DeliveryError
+from mailer.errors import DeliveryError, MailerError
 from mailer.ledger import Ledger
-from mailer.mime import MessageError, MessageFactory
+from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
 from mailer.send.pacing import RateLimiter
 from mailer.send.plan import SendPlan
-from mailer.smtp import ConnectionLost, Outcome, SmtpConnection
+from mailer.send.worker import Worker
+from mailer.smtp import Outcome
 
-MAX_RECONNECTS = 3  # per message: a connection that keeps dropping is a server problem
 Clock = Callable[[], datetime]
 Progress = Callable[[str, Outcome], None]
 
 
 @dataclass
 class DeliveryRun:
-    """The worker threads of one send: one SMTP connection and one ledger handle each."""
+    """The worker threads of one send, and what they did."""
 
     plan: SendPlan
     factory: MessageFactory
     progress: Progress | None
     now: Clock
     stop: threading.Event = field(default_factory=threading.Event)
-    error: DeliveryError | None = None
+    error: MailerError | None = None
     crash: Exception | None = None
-    interrupted: bool = False
+    interrupted: int | None = None  # the exit code of the signal that stopped the run
     sent: int = 0
     _failures_in_a_row: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,19 +45,21 @@ class DeliveryRun:
         self.limiter = RateLimiter(limits.per_second, limits.per_hour)
 
     def start(self) -> None:
+        """Start one worker per connection."""
         for number in range(self.plan.settings.limits.connections):
             thread = threading.Thread(target=self._work, name=f"smtp-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def put(self, recipient: Recipient) -> None:
-        """Queue a recipient, waiting while the workers are busy (bounded memory)."""
+    def put(self, recipient: Recipient) -> bool:
+        """Queue a reserved recipient, waiting while the workers are busy; False if stopped."""
         while not self.stop.is_set():
             try:
                 self.jobs.put(recipient, timeout=0.2)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def finish(self) -> None:
         """Tell every worker to finish its current message and wait for them.
@@ -70,8 +71,8 @@ class DeliveryRun:
             try:
                 self._finish()
                 return
-            except KeyboardInterrupt:
-                self.interrupted = True
+            except KeyboardInterrupt as stop:
+                self.interrupted = self.interrupted or getattr(stop, "exit_code", 130)
                 self.stop.set()
 
     def _finish(self) -> None:
@@ -91,92 +92,23 @@ class DeliveryRun:
                 self.jobs.get_nowait()
 
     def _work(self) -> None:
-        ledger: Ledger | None = None
-        connection = _Link(
-            self.plan.settings.smtp, self.plan.settings.limits.messages_per_connection
-        )
         try:
-            ledger = Ledger.open(self.plan.folder)
-            while (recipient := self.jobs.get()) is not None:
-                if not self.stop.is_set():
-                    self._deliver(recipient, ledger, connection)
-        except DeliveryError as err:
-            self._halt(err)
-            self._drain()
-        except Exception as err:  # a bug, or a ledger that cannot open: the main thread raises it
+            with Ledger.open(
+                self.plan.folder, durability=self.plan.settings.durability, check=False
+            ) as ledger:
+                worker = Worker(self, ledger)
+                try:
+                    worker.work()
+                finally:
+                    worker.close()
+        except MailerError as err:
+            self.halt(err)  # what is left stays reserved, then pending again
+        except Exception as err:  # a bug: the main thread raises it
             self.crash = err
             self.stop.set()
-            self._drain()
-        finally:
-            connection.close()
-            if ledger is not None:
-                ledger.close()
 
-    def _drain(self) -> None:
-        """Take jobs until told to finish: what is left stays pending for the next run."""
-        while self.jobs.get() is not None:
-            pass
-
-    def _deliver(self, recipient: Recipient, ledger: Ledger, connection: _Link) -> None:
-        """Send to one recipient, retrying 4xx and dropped connections within this run."""
-        issue_id, key = self.plan.issue_id, recipient.key
-        try:
-            message = self.factory.build(recipient.fields, now=self.now())
-        except MessageError as err:
-            ledger.mark_failed(issue_id, key, 0, str(err), self.now())
-            self._record(recipient, Outcome("failed", None, str(err)))
-            return
-        limits = self.plan.settings.limits
-        retries = reconnects = 0
-        while not self.stop.is_set():
-            connection.ready()
-            reservation = self.limiter.wait(self.stop)
-            if self.stop.is_set():  # stopped while waiting for its turn: do not send
-                self.limiter.release(reservation)
-                return
-            try:
-                outcome = connection.send(
-                    self.factory.envelope_sender,
-                    message.recipient,  # the IDNA form of the address
-                    message.data,
-                    on_accepted=lambda: ledger.mark_sending(issue_id, key, self.now()),
-                )
-            except ConnectionLost:
-                self.limiter.release(reservation)
-                connection.close()
-                reconnects += 1
-                if reconnects > MAX_RECONNECTS:
-                    raise DeliveryError(
-                        f"{self.plan.server}: the connection dropped {reconnects} times in a "
-                        "row; what is left is pending: run the same command again later"
-                    ) from None
-                continue
-            if outcome.kind != "sent":
-                self.limiter.release(reservation)
-            if outcome.kind == "deferred" and retries < limits.retries:
-                ledger.mark_deferred(issue_id, key, outcome.code or 0, outcome.text, self.now())
-                self.stop.wait(limits.retry_delay * 2**retries)
-                retries += 1
-                continue
-            self._settle(recipient, ledger, outcome)
-            if outcome.kind == "unknown":
-                connection.close()  # the connection broke mid-message; start afresh
-            return
-
-    def _settle(self, recipient: Recipient, ledger: Ledger, outcome: Outcome) -> None:
-        issue_id, key, now = self.plan.issue_id, recipient.key, self.now()
-        code = outcome.code or 0
-        if outcome.kind == "sent":
-            ledger.mark_sent(issue_id, key, code, outcome.text, now)
-        elif outcome.kind == "deferred":
-            ledger.mark_deferred(issue_id, key, code, outcome.text, now)
-        elif outcome.kind == "failed":
-            ledger.mark_failed(issue_id, key, code, outcome.text, now)
-        else:
-            ledger.mark_unknown(issue_id, key, outcome.text, now)
-        self._record(recipient, outcome)
-
-    def _record(self, recipient: Recipient, outcome: Outcome) -> None:
+    def record(self, recipient: Recipient, outcome: Outcome) -> None:
+        """Count an outcome; stop the run after too many failures in a row."""
         limit = self.plan.settings.limits.max_consecutive_failures
         with self._lock:
             if outcome.kind == "sent":
@@ -187,43 +119,15 @@ class DeliveryRun:
             if self.progress is not None:
                 self.progress(recipient.email, outcome)
             if self._failures_in_a_row >= limit and self.error is None:
-                self._halt(
-                    DeliveryError(
-                        f"{self.plan.server}: stopped after {limit} failures in a row (last: "
-                        f"{outcome.code or ''} {outcome.text}); what is left is pending: see "
-                        "`mailer status`, fix the cause, then run the same command again"
-                    ),
-                    locked=True,
+                self.error = DeliveryError(
+                    f"{self.plan.server}: stopped after {limit} failures in a row (last: "
+                    f"{outcome.code or ''} {outcome.text}); what is left is pending: see "
+                    "`mailer status`, fix the cause, then run the same command again"
                 )
+                self.stop.set()
 
-    def _halt(self, err: DeliveryError, *, locked: bool = False) -> None:
-        if locked:
+    def halt(self, err: MailerError) -> None:
+        """Stop the run for a reason that concerns every recipient (the server, the ledger)."""
+        with self._lock:
             self.error = self.error or err
-        else:
-            with self._lock:
-                self.error = self.error or err
         self.stop.set()
-
-
-class _Link(SmtpConnection):
-    """An SMTP connection that reconnects after carrying its share of messages."""
-
-    def __init__(self, settings: Smtp, limit: int) -> None:
-        super().__init__(settings)
-        self._limit = limit
-        self._carried = 0
-
-    def ready(self) -> None:
-        """Open the connection, afresh when it has carried `limit` messages."""
-        if self.is_open and self._carried >= self._limit:
-            self.close()
-        if not self.is_open:
-            self.open()
-            self._carried = 0
-
-    def send(
-        self, sender: str, recipient: str, data: bytes, *, on_accepted: Callable[[], None]
-    ) -> Outcome:
-        """Send one message, counting the transactions on this connection."""
-        self._carried += 1
-        return super().send(sender, recipient, data, on_accepted=on_accepted)

@@ -3,6 +3,7 @@
 from mailer.smtp.connection import (
     DATA_TERMINATION_TIMEOUT,
     ConnectionLost,
+    Envelope,
     Outcome,
     SmtpConnection,
     probe,
@@ -12,6 +13,7 @@ from mailer.smtp.replies import Kind
 __all__ = [
     "DATA_TERMINATION_TIMEOUT",
     "ConnectionLost",
+    "Envelope",
     "Kind",
     "Outcome",
     "SmtpConnection",

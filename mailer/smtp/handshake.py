@@ -7,12 +7,14 @@ import ipaddress
 import smtplib
 import socket
 import ssl
+import threading
 
 from mailer.config import Smtp
 from mailer.errors import DeliveryError, SettingsError
 from mailer.smtp.replies import reply_text
 
 _LOOPBACK_NAMES = {"localhost", "localhost."}
+HANDSHAKE_STEPS = 4  # connect and greeting, EHLO, STARTTLS, AUTH: each within smtp.timeout
 
 
 def open_session(settings: Smtp, where: str, local_hostname: str | None) -> smtplib.SMTP:
@@ -57,35 +59,62 @@ def _tls_context(settings: Smtp) -> ssl.SSLContext:
         ) from err
 
 
-def _connect(
+def _client(
     settings: Smtp, local_hostname: str | None, context: ssl.SSLContext | None
 ) -> smtplib.SMTP:
-    """Connect and read the greeting (smtplib checks for 220 when given a host)."""
-    host, port, timeout = settings.host, settings.effective_port, settings.timeout
-    smtp: smtplib.SMTP
+    """Return an smtplib client, not yet connected."""
     if settings.security == "ssl":
-        smtp = smtplib.SMTP_SSL(host, port, local_hostname, timeout=timeout, context=context)
-    else:
-        smtp = smtplib.SMTP(host, port, local_hostname, timeout=timeout)
-    # Debug output would print the AUTH exchange, and with it the password.
-    smtp.set_debuglevel(0)
-    return smtp
+        return smtplib.SMTP_SSL(
+            local_hostname=local_hostname, timeout=settings.timeout, context=context
+        )
+    return smtplib.SMTP(local_hostname=local_hostname, timeout=settings.timeout)
+
+
+def _cut(smtp: smtplib.SMTP, fired: threading.Event) -> None:
+    """End a handshake that overran its deadline: a blocked read returns at once."""
+    fired.set()
+    sock = smtp.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _handshake(
     settings: Smtp, where: str, local_hostname: str | None, context: ssl.SSLContext | None
 ) -> smtplib.SMTP:
-    """Connect, greet, start TLS and log in; turn every failure into a DeliveryError."""
+    """Connect, greet, start TLS and log in within a deadline; failures are DeliveryErrors."""
+    smtp = _client(settings, local_hostname, context)
+    # smtplib keeps the host its constructor was given for TLS's server_hostname; ours
+    # connects later (after the deadline is armed), so set it as the constructor would.
+    smtp._host = settings.host
+    # Debug output would print the AUTH exchange, and with it the password.
+    smtp.set_debuglevel(0)
+    # A socket timeout bounds each read; a server trickling its greeting a byte at a time
+    # would stretch the handshake without end, so the whole of it has a deadline too.
+    deadline = HANDSHAKE_STEPS * settings.timeout
+    fired = threading.Event()
+    watchdog = threading.Timer(deadline, _cut, (smtp, fired))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         with contextlib.ExitStack() as on_failure:
-            smtp = _connect(settings, local_hostname, context)
             on_failure.callback(smtp.close)
+            code, greeting = smtp.connect(settings.host, settings.effective_port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, greeting)
             _secure(smtp, settings, where, context)
             _login(smtp, settings, where)
             on_failure.pop_all()
             return smtp
     except (ssl.SSLError, smtplib.SMTPException, OSError) as err:
+        if fired.is_set():
+            raise DeliveryError(
+                f"{where}: the connection, TLS and login took longer than {deadline:.0f} s "
+                "(the server answers too slowly); try again later"
+            ) from err
         raise _explain(err, where) from err
+    finally:
+        watchdog.cancel()
 
 
 def _secure(smtp: smtplib.SMTP, settings: Smtp, where: str, context: ssl.SSLContext | None) -> None:

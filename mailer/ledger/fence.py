@@ -1,0 +1,120 @@
+"""The fence: rows reserved before their data goes out, so a power cut sends nobody twice."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from mailer.ledger.journal import Entry
+from mailer.ledger.queries import stamp
+
+if TYPE_CHECKING:
+    from mailer.ledger.schema import State
+
+Durability = Literal["batched", "strict"]
+
+
+class Fence:
+    """Reserve, release and recover a run's rows (part of Ledger)."""
+
+    _db: sqlite3.Connection
+    boot_id: str
+    durability: Durability
+    _TO_RESERVE = ("pending", "deferred", "unknown")
+
+    if TYPE_CHECKING:
+
+        def _journal(self, entries: list[Entry], *, durable: bool) -> None: ...
+
+        def _transaction(
+            self, *, durable: bool = False
+        ) -> AbstractContextManager[sqlite3.Connection]: ...
+
+        def _update(
+            self,
+            db: sqlite3.Connection,
+            issue_id: str,
+            key: str,
+            state: State,
+            code: int | None,
+            text: str | None,
+            at: str,
+            allowed: tuple[str, ...],
+        ) -> None: ...
+
+    def reserve(self, issue_id: str, rows: list[tuple[str, str, str]], now: datetime) -> None:
+        """Take (key, email, message_id) rows for this run before any of their data goes out.
+
+        With durability "batched" this is the fence: one fsync for the whole batch.
+        """
+        at, durable = stamp(now), self.durability == "batched"
+        self._journal(
+            [
+                Entry(issue_id, "reserved", at, key, email, mid, boot=self.boot_id)
+                for key, email, mid in rows
+            ],
+            durable=durable,
+        )
+        with self._transaction(durable=durable) as db:
+            for key, _email, _mid in rows:
+                self._update(db, issue_id, key, "reserved", None, None, at, self._TO_RESERVE)
+
+    def release(self, issue_id: str, now: datetime) -> int:
+        """Give this run's reserved rows back (a clean stop); return how many."""
+        at = stamp(now)
+        keys = [
+            key
+            for (key,) in self._db.execute(
+                "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'reserved'",
+                (issue_id,),
+            )
+        ]
+        if keys:
+            self._journal([Entry(issue_id, "pending", at, key=key) for key in keys], durable=False)
+            with self._transaction() as db:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                    "WHERE issue_id = ? AND recipient_key = ? AND state = 'reserved'",
+                    [(at, issue_id, key) for key in keys],
+                )
+        return len(keys)
+
+    def recover(self, issue_id: str, *, now: datetime | None = None) -> int:
+        """Settle what an earlier run left in flight; return how many became unknown.
+
+        `sending` rows may have been delivered: unknown. A `reserved` row never had its
+        `sending` committed; if the machine did not restart since it was reserved, every
+        commit of that run reached the WAL, so its data never went out: pending again.
+        After a restart a commit may have been lost with the power: unknown.
+        """
+        at = stamp(now or datetime.now(UTC))
+        lost = "interrupted while sending; the message may have been delivered"
+        rows = self._db.execute(
+            "SELECT recipient_key, state, boot_id FROM deliveries WHERE issue_id = ? "
+            "AND state IN ('sending', 'reserved')",
+            (issue_id,),
+        ).fetchall()
+        unknown = [key for key, state, boot in rows if state == "sending" or not self._same(boot)]
+        back = [key for key, state, boot in rows if key not in set(unknown)]
+        entries = [Entry(issue_id, "unknown", at, key=key, text=lost) for key in unknown]
+        entries += [Entry(issue_id, "pending", at, key=key) for key in back]
+        if not entries:
+            return 0
+        self._journal(entries, durable=False)
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = 'unknown', last_text = ?, updated_at = ? "
+                "WHERE issue_id = ? AND recipient_key = ?",
+                [(lost, at, issue_id, key) for key in unknown],
+            )
+            db.executemany(
+                "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                "WHERE issue_id = ? AND recipient_key = ?",
+                [(at, issue_id, key) for key in back],
+            )
+        return len(unknown)
+
+    def _same(self, boot_id: str | None) -> bool:
+        return bool(boot_id) and boot_id == self.boot_id

@@ -1,0 +1,91 @@
+"""The journal: an append-only file of every state a delivery reached, beside the ledger.
+
+The ledger is a SQLite file that a sync tool, a restore from an old backup or a lost `-wal`
+file can set back in time. The journal is written before each ledger change (one JSON line
+per change, with the same fsync points as the ledger), so at open the ledger is brought
+forward from it: nobody the journal says may have the issue can look pending again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mailer.errors import LedgerError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One change: a delivery's new state, or (state "started") an issue's content hash."""
+
+    issue: str
+    state: str
+    at: str
+    key: str = ""
+    email: str = ""
+    message_id: str = ""
+    code: int | None = None
+    text: str | None = None
+    boot: str | None = None  # for "reserved": the boot of the run that reserved it
+    content_hash: str = ""  # for "started"
+
+    def line(self) -> bytes:
+        """Return the entry as one line of JSON, without its empty fields."""
+        fields = {name: value for name, value in asdict(self).items() if value not in ("", None)}
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class Journal:
+    """The journal file, opened for appending (each handle its own descriptor)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise LedgerError(f"{path}: cannot open the send journal ({err.strerror})") from err
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)
+
+    def append(self, entries: list[Entry], *, durable: bool) -> None:
+        """Append entries in one write; with durable, fsync before returning."""
+        data = b"".join(entry.line() for entry in entries)
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):  # a full disk takes part of a write
+                raise OSError(28, "No space left on device")
+            if durable:
+                os.fsync(self._fd)
+        except OSError as err:
+            raise LedgerError(
+                f"{self.path}: cannot write the send journal ({err.strerror}); nothing more "
+                "is sent; free some space, then run the same command again"
+            ) from err
+
+    def size(self) -> int:
+        """Return the file's length in bytes."""
+        return os.fstat(self._fd).st_size
+
+    def read(self, offset: int = 0, end: int | None = None) -> Iterator[Entry]:
+        """Yield the entries from offset to end; a torn last line (a crash mid-write) is skipped."""
+        with open(self.path, "rb") as source:
+            source.seek(offset)
+            position = offset
+            for number, line in enumerate(source, start=1):
+                position += len(line)
+                if end is not None and position > end:
+                    return
+                if not line.endswith(b"\n"):
+                    return  # the process died mid-write: that change never reached the ledger
+                try:
+                    yield Entry(**json.loads(line))
+                except (ValueError, TypeError) as err:
+                    raise LedgerError(
+                        f"{self.path}: entry {number} after byte {offset} is damaged ({err}); "
+                        "run `mailer ledger check`"
+                    ) from err

@@ -1,0 +1,230 @@
+"""One SMTP connection's share of a send: take reserved recipients, send, record each step.
+
+Per message: the commands (pipelined when the server offers it), the replies, `sending`
+committed to the ledger, then the data and its final dot, followed in the same write by the
+next message's commands when one is ready, and the outcome committed after the reply.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mailer.config import Smtp
+from mailer.errors import DeliveryError, LedgerError
+from mailer.ledger import Ledger
+from mailer.mime import BuiltMessage, MessageError
+from mailer.recipients import Recipient
+from mailer.smtp import ConnectionLost, Envelope, Outcome, SmtpConnection
+
+if TYPE_CHECKING:
+    from mailer.send.workers import DeliveryRun
+
+MAX_RECONNECTS = 3  # per message: a connection that keeps dropping is a server problem
+
+
+@dataclass
+class Job:
+    """One recipient's message, and how often it was tried in this run."""
+
+    recipient: Recipient
+    message: BuiltMessage
+    envelope: Envelope
+    retries: int = 0
+    reconnects: int = 0
+    reservation: float | None = None  # its place in the rate limit, once taken
+
+
+class Link(SmtpConnection):
+    """An SMTP connection that reconnects after carrying its share of messages."""
+
+    def __init__(self, settings: Smtp, limit: int) -> None:
+        super().__init__(settings)
+        self._limit = limit
+        self.carried = 0
+
+    def ready(self) -> None:
+        """Open the connection, afresh when it has carried `limit` messages."""
+        if self.is_open and self.carried >= self._limit:
+            self.close()
+        if not self.is_open:
+            self.open()
+            self.carried = 0
+
+    def has_room(self) -> bool:
+        """Say whether one more message may follow on this connection."""
+        return self.is_open and self.pipelining and self.carried < self._limit
+
+
+class Worker:
+    """Send the run's jobs over one connection, with one ledger handle (one thread)."""
+
+    def __init__(self, run: DeliveryRun, ledger: Ledger) -> None:
+        self.run = run
+        self.ledger = ledger
+        limits = run.plan.settings.limits
+        self.link = Link(run.plan.settings.smtp, limits.messages_per_connection)
+        self.todo: deque[Job] = deque()  # retries and returned look-aheads come first
+        self.finishing = False  # the run said there is nothing more to take
+
+    def close(self) -> None:
+        """Say QUIT."""
+        self.link.close()
+
+    def work(self) -> None:
+        """Send until the run is told to finish or stop."""
+        job = self._take(block=True)
+        while job is not None and not self.run.stop.is_set():
+            job = self._send(job)
+
+    def _take(self, *, block: bool) -> Job | None:
+        """Return the next job: a retry, or a recipient from the queue (None: nothing now)."""
+        if self.todo:
+            return self.todo.popleft()
+        while not self.finishing:
+            try:
+                recipient = self.run.jobs.get() if block else self.run.jobs.get_nowait()
+            except queue.Empty:
+                return None
+            if recipient is None:  # the run is finishing: one None for each worker
+                self.finishing = True
+                return None
+            try:
+                message = self.run.factory.build(recipient.fields, now=self.run.now())
+            except MessageError as err:
+                self._record_outcome(recipient, Outcome("failed", None, str(err)), final=True)
+                continue
+            sender = self.run.factory.envelope_sender
+            return Job(recipient, message, Envelope(sender, message.recipient, message.data))
+        return None
+
+    def _send(self, job: Job) -> Job | None:
+        """Send one job; return the next one (already begun when it was pipelined)."""
+        run, link = self.run, self.link
+        if job.reservation is None:
+            job.reservation = run.limiter.wait(run.stop)
+            if run.stop.is_set():  # stopped while waiting for its turn: do not send
+                return self._put_back(job)
+        following: Job | None = None
+        marked = False
+        try:
+            link.ready()
+            link.begin(job.envelope)
+            refusal = link.accept(job.envelope)
+            if refusal is not None:
+                self._settle(job, refusal)
+                return self._take(block=True)
+            self._mark_sending(job)
+            marked = True
+            link.carried += 1
+            following = self._look_ahead()
+            link.transmit(job.envelope, following.envelope if following else None)
+        except ConnectionLost as lost:
+            return self._lost(job, following, str(lost), marked=marked)
+        outcome = link.result(job.envelope)
+        self._settle(job, outcome)
+        if following is not None and link.is_open:
+            return following
+        if following is not None:
+            self._return(following)  # its commands went out on a dead line: no data did
+        return self._take(block=True)
+
+    def _look_ahead(self) -> Job | None:
+        """Return a job whose commands may follow this message's data, if one is ready now."""
+        if not self.link.has_room():
+            return None
+        job = self._take(block=False)
+        if job is None:
+            return None
+        job.reservation = self.run.limiter.try_wait()
+        if job.reservation is None:  # not its turn yet: it goes lockstep after this one
+            self.todo.appendleft(job)
+            return None
+        return job
+
+    def _mark_sending(self, job: Job) -> None:
+        """Commit `sending`; if the ledger cannot be written, the final dot never goes out."""
+        try:
+            self.ledger.mark_sending(self.run.plan.issue_id, job.recipient.key, self.run.now())
+        except LedgerError as err:
+            self.link.abort()  # the server drops a message whose data never ended
+            raise DeliveryError(str(err)) from err
+
+    def _lost(self, job: Job, following: Job | None, reason: str, *, marked: bool) -> Job | None:
+        """The line died before the job's final dot went out: nothing was handed over."""
+        if following is not None:
+            self._return(following)
+        if marked:
+            # The data had started: the server drops a message whose final dot never came.
+            text = f"connection lost before the message data was sent ({reason})"
+            self._settle(job, Outcome("deferred", None, text))
+            return self._take(block=True)
+        job.reconnects += 1
+        if job.reconnects > MAX_RECONNECTS:
+            self._return(job)
+            raise DeliveryError(
+                f"{self.run.plan.server}: the connection dropped {job.reconnects} times in a "
+                "row; what is left is pending: run the same command again later"
+            )
+        return self._put_back(job)
+
+    def _put_back(self, job: Job) -> Job | None:
+        """Return a job untried to the front of the line, and take the next one."""
+        self._return(job)
+        return self._take(block=True) if not self.run.stop.is_set() else None
+
+    def _return(self, job: Job) -> None:
+        """Put a job untried at the front of the line, giving back its place in the rate."""
+        if job.reservation is not None:
+            self.run.limiter.release(job.reservation)
+            job.reservation = None
+        self.todo.appendleft(job)
+
+    def _settle(self, job: Job, outcome: Outcome) -> None:
+        """Record the outcome; retry a temporary refusal within this run, with back-off."""
+        run, limits = self.run, self.run.plan.settings.limits
+        if outcome.kind != "sent" and job.reservation is not None:
+            run.limiter.release(job.reservation)
+        job.reservation = None
+        issue_id, key, now, code = run.plan.issue_id, job.recipient.key, run.now(), outcome.code
+        if outcome.kind == "deferred" and job.retries < limits.retries:
+            self._write(
+                lambda: self.ledger.mark_deferred(issue_id, key, code or 0, outcome.text, now)
+            )
+            run.stop.wait(limits.retry_delay * 2**job.retries)
+            job.retries += 1
+            self.todo.appendleft(job)
+            return
+        if outcome.kind == "sent":
+            self._write(lambda: self.ledger.mark_sent(issue_id, key, code or 0, outcome.text, now))
+        elif outcome.kind == "deferred":
+            self._write(
+                lambda: self.ledger.mark_deferred(issue_id, key, code or 0, outcome.text, now)
+            )
+        elif outcome.kind == "failed":
+            self._write(
+                lambda: self.ledger.mark_failed(issue_id, key, code or 0, outcome.text, now)
+            )
+        else:
+            self._write(lambda: self.ledger.mark_unknown(issue_id, key, outcome.text, now))
+        self._record_outcome(job.recipient, outcome, final=False)
+
+    def _record_outcome(self, recipient: Recipient, outcome: Outcome, *, final: bool) -> None:
+        if final:  # a message refused before any SMTP: its ledger row says why
+            self._write(
+                lambda: self.ledger.mark_failed(
+                    self.run.plan.issue_id, recipient.key, 0, outcome.text, self.run.now()
+                )
+            )
+        self.run.record(recipient, outcome)
+
+    @staticmethod
+    def _write(change: Callable[[], None]) -> None:
+        """Commit a ledger change; a ledger that cannot be written stops the run."""
+        try:
+            change()
+        except LedgerError as err:
+            raise DeliveryError(str(err)) from err
