@@ -23,7 +23,7 @@ from mailer.config import Settings
 from mailer.errors import SettingsError, TemplateError
 from mailer.mime.headers import (
     MessageError,
-    check_header_names,
+    check_header_line,
     format_fixed_header,
     format_header,
     needs_encoding,
@@ -77,7 +77,6 @@ class MessageFactory:
         # "=_" never occurs in QP output (RFC 2045 6.7), so no content line can match it.
         boundary = f"=_mailer_{digest.hexdigest()[:32]}"
         headers = _fixed_headers(settings, boundary)
-        self._names = [name for name, _ in headers]
         # Fixed headers are formatted here; a str names one that build() formats per recipient.
         self._layout = [
             name if value is None else format_fixed_header(name, value) for name, value in headers
@@ -161,17 +160,17 @@ class MessageFactory:
             "Message-ID": f"Message-ID: {message_id}\r\n".encode("ascii"),
             "List-Unsubscribe": format_header("List-Unsubscribe", ", ".join(links), address),
         }
+        # Check each per-recipient header as formatted: an injected or doubled header is
+        # refused, whatever slipped past the checks above. The fixed ones were checked once.
+        for name, line in personal.items():
+            check_header_line(line, name, address)
         chunks = [item if isinstance(item, bytes) else personal[item] for item in self._layout]
         chunks.append(self._start_text)
         fill_pieces(chunks, self._text, [encode_part(value) for value in values])
         chunks.append(self._start_html)
         fill_pieces(chunks, self._html, [encode_part(html.escape(value)) for value in values])
         chunks.append(self._close)
-        data = b"".join(chunks)
-        # Parse the header section back: an injected or doubled header is refused, whatever
-        # slipped past the checks above.
-        check_header_names(data, self._names, address)
-        return BuiltMessage(to_address, message_id, subject, data)
+        return BuiltMessage(to_address, message_id, subject, b"".join(chunks))
 
 
 def _fixed_headers(settings: Settings, boundary: str) -> list[tuple[str, str | None]]:
