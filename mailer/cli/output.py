@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,6 +116,38 @@ def logging_run(folder: Path, command: str) -> Iterator[None]:
         note(f"{command}: ended with exit code 0")
     finally:
         close_log(logger)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop as Ctrl+C does, then exit with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+        self.name = signal.Signals(signum).name
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Handle SIGTERM (systemd, timeout, a shutdown) and SIGHUP like Ctrl+C in the block.
+
+    The messages in flight are finished and recorded, the summary printed and the log's
+    end line written; then the command exits 143 (or 129).
+    """
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in wanted}
+    try:
+        yield
+    except Stopped as stopped:  # before anything was under way
+        fail(f"stopped by {stopped.name} before anything was sent")
+        raise typer.Exit(stopped.exit_code) from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def in_folder(ctx: typer.Context, path: Path) -> Path:

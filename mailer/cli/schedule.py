@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mailer.cli.output import fail, logging_run, note, options, run, say
+from mailer.cli.output import fail, logging_run, note, options, run, say, stopped_by_signals
 
 
 def send_due(ctx: typer.Context) -> None:
@@ -31,7 +31,8 @@ def send_due(ctx: typer.Context) -> None:
     with logging_run(folder, "send-due"):
         settings = run(lambda: newsletter.settings)
         out = Reporter(said=say, failed=fail, noted=note)
-        result = run(lambda: send_due_issues(folder, settings, datetime.now(UTC), out))
+        with stopped_by_signals():
+            result = run(lambda: send_due_issues(folder, settings, datetime.now(UTC), out))
         if result.exit_code:
             raise typer.Exit(result.exit_code)
 

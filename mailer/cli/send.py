@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mailer.cli.output import fail, in_folder, logging_run, options, run, say, warn
+from mailer.cli.output import (
+    fail,
+    in_folder,
+    logging_run,
+    options,
+    run,
+    say,
+    stopped_by_signals,
+    warn,
+)
 from mailer.cli.progress import SendProgress, describe
 
 if TYPE_CHECKING:
@@ -138,19 +147,20 @@ def _send(
             say("nothing was sent")
             raise typer.Exit(1)
     reporter = SendProgress(ctx)
-    report = run(
-        lambda: deliver(
-            plan,
-            resend_unknown=resend_unknown,
-            allow_changes=allow_changes,
-            progress=reporter.advance,
-            started=reporter.start,
-            stopping=lambda: warn(
-                "stopping: waiting for the server's answer to the messages in flight, so the "
-                "ledger knows whether they arrived (Ctrl+C again does not skip this)"
-            ),
+    with stopped_by_signals():
+        report = run(
+            lambda: deliver(
+                plan,
+                resend_unknown=resend_unknown,
+                allow_changes=allow_changes,
+                progress=reporter.advance,
+                started=reporter.start,
+                stopping=lambda: warn(
+                    "stopping: waiting for the server's answer to the messages in flight, so the "
+                    "ledger knows whether they arrived (Ctrl+C again does not skip this)"
+                ),
+            )
         )
-    )
     reporter.close()
     _summarise(ctx, report, plan.forced_errors)
 

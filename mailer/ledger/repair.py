@@ -40,6 +40,13 @@ def check_ledger(folder: Path) -> LedgerCheck:
         report.problems.append(str(err))
         journal = {}
     report.journal_rows = len(journal)
+    if not report.ledger_path.exists():
+        if journal:
+            report.problems.append(
+                f"{report.ledger_path}: missing, but its journal knows {len(journal)} "
+                "deliveries; run `mailer ledger rebuild` (the next send would restore them too)"
+            )
+        return report
     try:
         with Ledger.open(folder) as ledger:
             ledger_states = {
