@@ -75,12 +75,31 @@ class _RecipientView(dict[str, str]):
             raise AttributeError(name) from None
 
 
+# `recipient.first_name` or `recipient.first_name | default("colleague")`: most placeholders.
+# These are looked up directly, as Jinja would (an empty cell counts as missing), without
+# building a Jinja context per recipient (0.2 ms a message).
+_SIMPLE = re.compile(
+    r"^(recipient|mailer)\.([A-Za-z][A-Za-z0-9_]*)"
+    r"(?:\s*\|\s*default\(\s*(?:\"([^\"\\]*)\"|'([^'\\]*)')\s*\))?$"
+)
+Simple = tuple[str, str, str]  # (recipient or mailer, field, default)
+
+
+def _simple(expression: str) -> Simple | None:
+    match = _SIMPLE.match(expression)
+    if match is None or hasattr(dict, match.group(2)):  # `recipient.items` is dict's method
+        return None
+    default = match.group(3) if match.group(3) is not None else match.group(4) or ""
+    return match.group(1), match.group(2), default
+
+
 @dataclass
 class PlaceholderTable:
     """The distinct placeholder expressions of one issue, numbered in order of appearance."""
 
     expressions: list[str] = field(default_factory=list)
     _compiled: list[Any] = field(default_factory=list, repr=False)
+    _simple: list[Simple | None] = field(default_factory=list, repr=False)
 
     def tokenise(self, text: str) -> str:
         """Replace every {{ expression }} in text with its token."""
@@ -91,6 +110,7 @@ class PlaceholderTable:
         if expression not in self.expressions:
             self.expressions.append(expression)
             self._compiled.append(_ENV.compile_expression(expression, undefined_to_none=False))
+            self._simple.append(_simple(expression))
         return f"MAILERPH{self.expressions.index(expression):04d}X"
 
     def evaluate(self, fields: Mapping[str, str], extras: Mapping[str, str]) -> list[str]:
@@ -98,7 +118,13 @@ class PlaceholderTable:
         view = _RecipientView({key: value for key, value in fields.items() if value != ""})
         own = _RecipientView(extras)
         values = []
-        for expression, compiled in zip(self.expressions, self._compiled, strict=True):
+        for expression, compiled, simple in zip(
+            self.expressions, self._compiled, self._simple, strict=True
+        ):
+            if simple is not None:
+                where, name, default = simple
+                values.append((view if where == "recipient" else own).get(name) or default)
+                continue
             try:
                 values.append(str(compiled(recipient=view, mailer=own)))
             except (SecurityError, UndefinedError, TypeError, ValueError) as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.errors import LedgerError
@@ -34,8 +34,16 @@ class Entry:
 
     def line(self) -> bytes:
         """Return the entry as one line of JSON, without its empty fields."""
-        fields = {name: value for name, value in asdict(self).items() if value not in ("", None)}
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        fields: dict[str, object] = {"issue": self.issue, "state": self.state, "at": self.at}
+        for name in _OPTIONAL:  # by hand: dataclasses.asdict deep-copies, 0.2 ms an entry
+            value = getattr(self, name)
+            if value not in ("", None):
+                fields[name] = value
+        return _ENCODER.encode(fields).encode() + b"\n"
+
+
+_OPTIONAL = ("key", "email", "message_id", "code", "text", "boot", "content_hash")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class Journal:
