@@ -84,7 +84,9 @@ class Limits(_Strict):
     """How fast and over how many connections to send."""
 
     per_second: float = Field(default=10.0, gt=0)
+    per_minute: int | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
+    per_day: int | None = Field(default=None, gt=0)
     connections: int = Field(default=1, ge=1, le=16)
     messages_per_connection: int = Field(default=100, ge=1)
     max_consecutive_failures: int = Field(default=10, ge=1)
@@ -222,6 +224,8 @@ def read_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     for variable, key in _ENV_OVERRIDES.items():
         if env.get(variable):
             smtp[key] = env[variable]
+        elif key == "username" and variable in env:
+            smtp[key] = None  # MAILER_SMTP_USERNAME= (empty): no login
     raw["smtp"] = smtp
     if "unsubscribe_secret" in raw:
         raise SettingsError(

@@ -39,6 +39,13 @@ class Faults:
     refuse_sender: bool = False  # 550 to every MAIL FROM (a relay that will not take our From)
     garble_for: str | None = None  # answer RCPT for this address with a 10 KB line, once
     pipelining: bool = False  # advertise PIPELINING (RFC 2920); aiosmtpd handles it as it is
+    greet_421: int = 0  # greet this many connections with 421 and close, then behave
+    # Answer the data of every message after the first `refuse_data_after` with this reply
+    # (a spent quota, a relay-wide policy); the refused messages are not received.
+    refuse_data_after: int | None = None
+    refuse_data_with: str = (
+        "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
+    )
 
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
@@ -89,6 +96,12 @@ class FaultySMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         """Send a reply, or hang up; close the connection after a 421."""
         if status == HANG_UP:
+            self.hang_up()
+            return
+        faults = self.recorder.faults
+        if isinstance(status, str) and status.startswith("220 ") and faults.greet_421 > 0:
+            faults.greet_421 -= 1
+            await super().push("421 4.3.2 Service not available, closing transmission channel")
             self.hang_up()
             return
         await super().push(status)
@@ -271,6 +284,9 @@ class Recorder:
             with self._lock:
                 self._unacknowledged.append(received)
             return HANG_UP
+        after = self.faults.refuse_data_after
+        if after is not None and len(self._received) >= after:
+            return self.faults.refuse_data_with
         try:
             await self._pause(self.faults.reply_delay + self.faults.data_delay)
         except asyncio.CancelledError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -53,6 +54,10 @@ def send(
     resend_unknown: Annotated[
         bool, typer.Option("--resend-unknown", help="Also send to recipients in an unknown state.")
     ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="Send again to recipients marked failed."),
+    ] = False,
     allow_changes: Annotated[
         bool, typer.Option("--allow-changes", help="Go on although the issue changed since.")
     ] = False,
@@ -97,7 +102,14 @@ def send(
         _send_test(ctx, plan, [a for value in test for a in re.split(r"[,;\s]+", value) if a])
     else:
         with logging_run(folder, f"send {issue}"):
-            _send(ctx, plan, yes=yes, resend_unknown=resend_unknown, allow_changes=allow_changes)
+            _send(
+                ctx,
+                plan,
+                yes=yes,
+                resend_unknown=resend_unknown,
+                retry_failed=retry_failed,
+                allow_changes=allow_changes,
+            )
 
 
 def _dry_run(ctx: typer.Context, plan: SendPlan, outbox: Path | None) -> None:
@@ -130,7 +142,13 @@ def _send_test(ctx: typer.Context, plan: SendPlan, addresses: list[str]) -> None
 
 
 def _send(
-    ctx: typer.Context, plan: SendPlan, *, yes: bool, resend_unknown: bool, allow_changes: bool
+    ctx: typer.Context,
+    plan: SendPlan,
+    *,
+    yes: bool,
+    resend_unknown: bool,
+    retry_failed: bool,
+    allow_changes: bool,
 ) -> None:
     from mailer.send import deliver
 
@@ -152,6 +170,7 @@ def _send(
             lambda: deliver(
                 plan,
                 resend_unknown=resend_unknown,
+                retry_failed=retry_failed,
                 allow_changes=allow_changes,
                 progress=reporter.advance,
                 started=reporter.start,
@@ -167,6 +186,8 @@ def _send(
 
 def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> None:
     counts = report.counts
+    if report.requeued_failed:
+        say(f"re-queued {report.requeued_failed} recipients marked failed (--retry-failed)")
     if forced_errors:
         warn(f"sent with --force despite {forced_errors} error(s) from `mailer check`")
     say(f"{report.issue_id}: sent {report.sent_now} now; {counts['sent']} sent in all")
@@ -190,6 +211,14 @@ def _summarise(ctx: typer.Context, report: SendReport, forced_errors: int) -> No
     if report.interrupted:
         warn("interrupted: run the same command again to send to the rest")
         raise typer.Exit(report.interrupted)
+    if report.quota is not None:
+        left = counts["pending"] + counts["deferred"]
+        at = datetime.fromtimestamp(report.quota.free_at).astimezone()
+        say(
+            f"{report.quota.window} quota reached: {left} left for the next run at "
+            f"{at:%H:%M} ({at:%a %d %b}); `mailer send-due` resumes it, or run the same command"
+        )
+        return
     if not report.complete:
         hint = [f"see `mailer status {report.issue_id}` for the reasons"]
         if counts["deferred"] or counts["pending"]:

@@ -1,14 +1,18 @@
-"""The fence: rows reserved before their data goes out, so a power cut sends nobody twice."""
+"""Durability: the fence (rows reserved before their data goes out, so a power cut sends
+nobody twice), the journal brought back into the ledger, and WAL checkpoints."""
 
 from __future__ import annotations
 
 import sqlite3
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mailer.ledger.journal import Entry
+from mailer.ledger.database import errors_of
+from mailer.ledger.journal import Entry, Journal
 from mailer.ledger.queries import stamp
+from mailer.ledger.reconcile import record_size, recorded_size, replay, rewrite_journal
 
 if TYPE_CHECKING:
     from mailer.ledger.schema import State
@@ -20,6 +24,8 @@ class Fence:
     """Reserve, release and recover a run's rows (part of Ledger)."""
 
     _db: sqlite3.Connection
+    path: Path
+    journal: Journal
     boot_id: str
     durability: Durability
     _TO_RESERVE = ("pending", "deferred", "unknown")
@@ -118,3 +124,34 @@ class Fence:
 
     def _same(self, boot_id: str | None) -> bool:
         return bool(boot_id) and boot_id == self.boot_id
+
+    def reconcile(self) -> int:
+        """Bring the ledger up to its journal (under the folder lock); return entries applied."""
+        with errors_of(self.path):
+            recorded = recorded_size(self._db)
+            has_rows = self._db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone()
+        size = self.journal.size()
+        if size < recorded or (size == 0 and has_rows):
+            # The journal lost entries (deleted, restored, or older than this ledger).
+            self.journal = rewrite_journal(self._db, self.journal)
+            self.mark_journal_applied()
+            return 0
+        if size == recorded:
+            return 0
+        with self._transaction(durable=True) as db:
+            applied = replay(db, self.journal.read(recorded, end=size))
+            record_size(db, size)
+        return applied
+
+    def mark_journal_applied(self) -> None:
+        """Record that the ledger holds every journal entry so far (no write in flight)."""
+        with self._transaction() as db:
+            record_size(db, self.journal.size())
+
+    def checkpoint(self, *, passive: bool = False) -> None:
+        """Copy the WAL into the main file, so the main file alone is current.
+
+        passive: as far as other writers allow, without waiting (a run in progress).
+        """
+        with errors_of(self.path):
+            self._db.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")

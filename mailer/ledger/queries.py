@@ -80,6 +80,16 @@ class Queries:
             if len(page) < _PAGE:
                 return
 
+    def sent_since(self, moment: datetime) -> list[float]:
+        """Return when messages were accepted since moment, across every issue (epoch seconds)."""
+        return [
+            datetime.fromisoformat(at).timestamp()
+            for (at,) in self._db.execute(
+                "SELECT updated_at FROM deliveries WHERE state = 'sent' AND updated_at >= ?",
+                (stamp(moment),),
+            )
+        ]
+
     def counts(self, issue_id: str) -> dict[str, int]:
         """Return how many of the issue's recipients are in each state, zeros included."""
         counts = dict.fromkeys(STATES, 0)

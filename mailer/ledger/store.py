@@ -16,7 +16,6 @@ from mailer.ledger.database import connect, current_boot_id, errors_of
 from mailer.ledger.fence import Durability, Fence
 from mailer.ledger.journal import Entry, Journal
 from mailer.ledger.queries import Queries, stamp
-from mailer.ledger.reconcile import record_size, recorded_size, replay, rewrite_journal
 from mailer.ledger.schema import State
 
 _BATCH = 1000
@@ -221,6 +220,35 @@ class Ledger(Queries, Fence):
             was = self.state_of(issue_id, key)
             raise ValueError(f"ledger: cannot mark {issue_id}/{key} {state}: it is {was}")
 
+    def requeue(self, issue_id: str, keys: Iterable[str] | None, now: datetime) -> int:
+        """Put failed rows back to pending (these keys, or all); return how many."""
+        at = stamp(now)
+        wanted = (
+            list(keys)
+            if keys is not None
+            else [
+                key
+                for (key,) in self._db.execute(
+                    "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'failed'",
+                    (issue_id,),
+                )
+            ]
+        )
+        if not wanted:
+            return 0
+        self._journal([Entry(issue_id, "pending", at, key=k) for k in wanted], durable=False)
+        before = self._db.total_changes
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                "WHERE issue_id = ? AND recipient_key = ? AND state = 'failed'",
+                [(at, issue_id, k) for k in wanted],
+            )
+        requeued = self._db.total_changes - before
+        # A re-opened issue is not finished, so send-due picks it up again.
+        self._db.execute("UPDATE issues SET finished_at = NULL WHERE issue_id = ?", (issue_id,))
+        return requeued
+
     def mark_finished(self, issue_id: str, now: datetime) -> bool:
         """Set finished_at when nothing is left to send or in flight; return whether it is."""
         self._db.execute(
@@ -250,34 +278,3 @@ class Ledger(Queries, Fence):
                 [(_CHANGED, at, issue_id, k) for k in wanted],
             )
         return self._db.total_changes - before
-
-    def reconcile(self) -> int:
-        """Bring the ledger up to its journal (under the folder lock); return entries applied."""
-        with errors_of(self.path):
-            recorded = recorded_size(self._db)
-            has_rows = self._db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone()
-        size = self.journal.size()
-        if size < recorded or (size == 0 and has_rows):
-            # The journal lost entries (deleted, restored, or older than this ledger).
-            self.journal = rewrite_journal(self._db, self.journal)
-            self.mark_journal_applied()
-            return 0
-        if size == recorded:
-            return 0
-        with self._transaction(durable=True) as db:
-            applied = replay(db, self.journal.read(recorded, end=size))
-            record_size(db, size)
-        return applied
-
-    def mark_journal_applied(self) -> None:
-        """Record that the ledger holds every journal entry so far (no write in flight)."""
-        with self._transaction() as db:
-            record_size(db, self.journal.size())
-
-    def checkpoint(self, *, passive: bool = False) -> None:
-        """Copy the WAL into the main file, so the main file alone is current.
-
-        passive: as far as other writers allow, without waiting (a run in progress).
-        """
-        with errors_of(self.path):
-            self._db.execute(f"PRAGMA wal_checkpoint({'PASSIVE' if passive else 'TRUNCATE'})")

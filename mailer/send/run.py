@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from mailer.addresses import validate_address
 from mailer.config import Settings
@@ -13,6 +14,7 @@ from mailer.ledger import Ledger
 from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
 from mailer.send.lock import folder_lock
+from mailer.send.pacing import QuotaReached
 from mailer.send.plan import SendPlan, utc_now
 from mailer.send.workers import Clock, DeliveryRun, Progress
 from mailer.smtp import ConnectionLost, Outcome, SmtpConnection
@@ -34,6 +36,8 @@ class SendReport:
     skipped_invalid: int = 0
     stopped: MailerError | None = None
     interrupted: int | None = None  # the exit code of the signal that stopped the run
+    quota: QuotaReached | None = None  # the run stopped at a quota; the rest waits
+    requeued_failed: int = 0
 
     @property
     def complete(self) -> bool:
@@ -45,6 +49,7 @@ def deliver(
     plan: SendPlan,
     *,
     resend_unknown: bool = False,
+    retry_failed: bool = False,
     allow_changes: bool = False,
     progress: Progress | None = None,
     started: Callable[[int], None] | None = None,
@@ -70,6 +75,7 @@ def deliver(
                 )
             ledger.set_content_hash(plan.issue_id, plan.content_hash)
         recovered = ledger.recover(plan.issue_id, now=now())
+        requeued = ledger.requeue(plan.issue_id, None, now()) if retry_failed else 0
         ledger.add_pending(
             plan.issue_id,
             ((r.key, r.email, factory.message_id(r.key)) for r in plan.recipients()),
@@ -79,7 +85,8 @@ def deliver(
         if started is not None:
             started(len(to_send))
         ledger.lift_hold(plan.issue_id)
-        run = DeliveryRun(plan, factory, progress, now)
+        sent_times = ledger.sent_since(now() - timedelta(days=1))  # the quotas span runs
+        run = DeliveryRun(plan, factory, progress, now, sent_times)
         on_list: set[str] = set()
         try:
             run.start()
@@ -112,6 +119,8 @@ def deliver(
             skipped_invalid=len(plan.scan.problems),
             stopped=run.error,
             interrupted=run.interrupted,
+            quota=run.limiter.reached,
+            requeued_failed=requeued,
         )
 
 

@@ -7,23 +7,35 @@ next message's commands when one is ready, and the outcome committed after the r
 
 from __future__ import annotations
 
+import logging
 import queue
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailer.config import Smtp
 from mailer.errors import DeliveryError, LedgerError
 from mailer.ledger import Ledger
 from mailer.mime import BuiltMessage, MessageError
 from mailer.recipients import Recipient
-from mailer.smtp import ConnectionLost, Envelope, Outcome, SmtpConnection
+from mailer.smtp import (
+    ConnectionLost,
+    Envelope,
+    Outcome,
+    SenderRefused,
+    SmtpConnection,
+    is_transient,
+)
 
 if TYPE_CHECKING:
     from mailer.send.workers import DeliveryRun
 
 MAX_RECONNECTS = 3  # per message: a connection that keeps dropping is a server problem
+# Waits before reopening a connection that failed in a way that may pass, in units of
+# [limits] retry_delay (2 s by default: 10, 30, then 80 s, with jitter: ~2 minutes in all).
+RECONNECT_WAITS = (5, 15, 40)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,10 +51,16 @@ class Job:
 
 
 class Link(SmtpConnection):
-    """An SMTP connection that reconnects after carrying its share of messages."""
+    """An SMTP connection that reconnects after carrying its share of messages.
 
-    def __init__(self, settings: Smtp, limit: int) -> None:
-        super().__init__(settings)
+    Opening it retries what may pass in a minute (a 421 greeting, a refused or reset
+    connection) with growing waits; until one connection of the run has logged in, the others
+    wait, so that a refused login is tried once per run (lockout policies count every try).
+    """
+
+    def __init__(self, run: DeliveryRun, limit: int) -> None:
+        super().__init__(run.plan.settings.smtp)
+        self._run = run
         self._limit = limit
         self.carried = 0
 
@@ -50,9 +68,30 @@ class Link(SmtpConnection):
         """Open the connection, afresh when it has carried `limit` messages."""
         if self.is_open and self.carried >= self._limit:
             self.close()
-        if not self.is_open:
-            self.open()
-            self.carried = 0
+        if self.is_open:
+            return
+        run = self._run
+        if run.logged_in.is_set():
+            self._open_retrying()
+        else:
+            with run.first_login:
+                if run.stop.is_set():
+                    raise ConnectionLost("the run is stopping")
+                self._open_retrying()
+                run.logged_in.set()
+        self.carried = 0
+
+    def _open_retrying(self) -> None:
+        delay = self._run.plan.settings.limits.retry_delay
+        for attempt, wait in enumerate((*RECONNECT_WAITS, None)):
+            try:
+                self.open()
+                return
+            except DeliveryError as err:
+                if wait is None or not is_transient(err) or self._run.stop.is_set():
+                    raise
+                log.info("%s; trying again (%d)", err, attempt + 1)
+                self._run.stop.wait(delay * wait * random.uniform(0.8, 1.2))
 
     def has_room(self) -> bool:
         """Say whether one more message may follow on this connection."""
@@ -66,7 +105,7 @@ class Worker:
         self.run = run
         self.ledger = ledger
         limits = run.plan.settings.limits
-        self.link = Link(run.plan.settings.smtp, limits.messages_per_connection)
+        self.link = Link(run, limits.messages_per_connection)
         self.todo: deque[Job] = deque()  # retries and returned look-aheads come first
         self.finishing = False  # the run said there is nothing more to take
 
@@ -122,9 +161,15 @@ class Worker:
             link.carried += 1
             following = self._look_ahead()
             link.transmit(job.envelope, following.envelope if following else None)
+            outcome = link.result(job.envelope)
         except ConnectionLost as lost:
             return self._lost(job, following, str(lost), marked=marked)
-        outcome = link.result(job.envelope)
+        except SenderRefused as refused:
+            # Not this recipient's doing: it waits, with the others, for a later run.
+            if following is not None:
+                self._return(following)
+            self._defer(job, refused.outcome)
+            raise
         self._settle(job, outcome)
         if following is not None and link.is_open:
             return following
@@ -212,6 +257,11 @@ class Worker:
             self._write(lambda: self.ledger.mark_unknown(issue_id, key, outcome.text, now))
         self._record_outcome(job.recipient, outcome, final=False)
 
+    def _defer(self, job: Job, outcome: Outcome) -> None:
+        issue_id, key, now = self.run.plan.issue_id, job.recipient.key, self.run.now()
+        code, text = outcome.code or 0, outcome.text
+        self._write(lambda: self.ledger.mark_deferred(issue_id, key, code, text, now))
+
     def _record_outcome(self, recipient: Recipient, outcome: Outcome, *, final: bool) -> None:
         if final:  # a message refused before any SMTP: its ledger row says why
             self._write(
@@ -219,10 +269,22 @@ class Worker:
                     self.run.plan.issue_id, recipient.key, 0, outcome.text, self.run.now()
                 )
             )
-        self.run.record(recipient, outcome)
+        suspects = self.run.record(recipient, outcome)
+        if suspects:
+            # The same refusal for several people in a row is the relay's policy, not theirs:
+            # they wait for a later run, as everyone else not yet sent does.
+            self._write(
+                lambda: self.ledger.requeue(self.run.plan.issue_id, suspects, self.run.now())
+            )
+            raise DeliveryError(
+                f"{self.run.plan.server}: the server gave {len(suspects)} recipients in a row the "
+                f"same refusal ({outcome.code} {outcome.text}): that is its policy for this "
+                "sender or message, not theirs. Nothing more is sent now and nobody is marked "
+                "failed; ask the mail administrator, then run the same command again"
+            )
 
     @staticmethod
-    def _write(change: Callable[[], None]) -> None:
+    def _write(change: Callable[[], object]) -> None:
         """Commit a ledger change; a ledger that cannot be written stops the run."""
         try:
             change()

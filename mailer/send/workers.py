@@ -13,11 +13,12 @@ from mailer.errors import DeliveryError, MailerError
 from mailer.ledger import Ledger
 from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
-from mailer.send.pacing import RateLimiter
+from mailer.send.pacing import RateLimiter, quota_windows
 from mailer.send.plan import SendPlan
 from mailer.send.worker import Worker
 from mailer.smtp import Outcome
 
+SUSPECTS = 3  # recipients in a row with the same unexplained 5xx: the relay's policy
 Clock = Callable[[], datetime]
 Progress = Callable[[str, Outcome], None]
 
@@ -30,19 +31,24 @@ class DeliveryRun:
     factory: MessageFactory
     progress: Progress | None
     now: Clock
+    sent_times: list[float] = field(default_factory=list)  # accepted in the last day
     stop: threading.Event = field(default_factory=threading.Event)
     error: MailerError | None = None
     crash: Exception | None = None
     interrupted: int | None = None  # the exit code of the signal that stopped the run
     sent: int = 0
     _failures_in_a_row: int = 0
+    _suspected: list[tuple[str, int | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    first_login: threading.Lock = field(default_factory=threading.Lock)
+    logged_in: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         limits = self.plan.settings.limits
         self.jobs: queue.Queue[Recipient | None] = queue.Queue(maxsize=2 * limits.connections)
-        self.limiter = RateLimiter(limits.per_second, limits.per_hour)
+        windows = quota_windows(limits.per_minute, limits.per_hour, limits.per_day, self.sent_times)
+        self.limiter = RateLimiter(limits.per_second, windows)
 
     def start(self) -> None:
         """Start one worker per connection."""
@@ -107,8 +113,12 @@ class DeliveryRun:
             self.crash = err
             self.stop.set()
 
-    def record(self, recipient: Recipient, outcome: Outcome) -> None:
-        """Count an outcome; stop the run after too many failures in a row."""
+    def record(self, recipient: Recipient, outcome: Outcome) -> list[str]:
+        """Count an outcome; stop the run after too many failures in a row.
+
+        Return the keys to put back when the same unexplained 5xx hit SUSPECTS recipients in
+        a row: the relay refuses the sender or the message, not them.
+        """
         limit = self.plan.settings.limits.max_consecutive_failures
         with self._lock:
             if outcome.kind == "sent":
@@ -116,6 +126,7 @@ class DeliveryRun:
                 self._failures_in_a_row = 0
             else:
                 self._failures_in_a_row += 1
+            suspects = self._suspects(recipient, outcome)
             if self.progress is not None:
                 self.progress(recipient.email, outcome)
             if self._failures_in_a_row >= limit and self.error is None:
@@ -125,6 +136,21 @@ class DeliveryRun:
                     "`mailer status`, fix the cause, then run the same command again"
                 )
                 self.stop.set()
+            return suspects
+
+    def _suspects(self, recipient: Recipient, outcome: Outcome) -> list[str]:
+        if not (outcome.kind == "failed" and outcome.generic):
+            self._suspected.clear()
+            return []
+        if self._suspected and self._suspected[-1][1] != outcome.code:
+            self._suspected.clear()
+        self._suspected.append((recipient.key, outcome.code))
+        if len({key for key, _code in self._suspected}) < SUSPECTS:
+            return []
+        keys = [key for key, _code in self._suspected]
+        self._suspected.clear()
+        self.stop.set()  # the worker that saw it says why, with the reply
+        return keys
 
     def halt(self, err: MailerError) -> None:
         """Stop the run for a reason that concerns every recipient (the server, the ledger)."""

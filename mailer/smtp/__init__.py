@@ -5,7 +5,9 @@ from mailer.smtp.connection import (
     ConnectionLost,
     Envelope,
     Outcome,
+    SenderRefused,
     SmtpConnection,
+    is_transient,
     probe,
 )
 from mailer.smtp.replies import Kind
@@ -16,6 +18,8 @@ __all__ = [
     "Envelope",
     "Kind",
     "Outcome",
+    "SenderRefused",
     "SmtpConnection",
+    "is_transient",
     "probe",
 ]

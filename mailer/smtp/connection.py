@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailer.config import Smtp
 from mailer.errors import DeliveryError
 from mailer.smtp.handshake import open_session
-from mailer.smtp.replies import Kind, reply_kind
+from mailer.smtp.replies import Kind, Step, Verdict, classify
 from mailer.smtp.wire import Wire, WireError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ class Outcome:
     kind: Kind
     code: int | None
     text: str
+    generic: bool = False  # a 5xx no rule explains: the sender's problem if it repeats
+
+
+class SenderRefused(DeliveryError):
+    """The server refused the sender (a quota, throttling, a policy), not the recipient."""
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -158,15 +168,20 @@ class SmtpConnection:
             self._drop()
             raise ConnectionLost(str(err)) from err
         self._begun = None
-        self._check_sender(envelope, mail)
-        if mail[0] >= 400:
-            return self._abandon("MAIL", mail, data)
-        assert rcpt is not None
-        if rcpt[0] >= 400:
-            return self._abandon("RCPT", rcpt, data)
-        assert data is not None
-        if data[0] != 354:
-            return self._abandon("DATA", data, None)
+        steps: list[tuple[Step, tuple[int, str] | None]] = [
+            ("MAIL", mail),
+            ("RCPT", rcpt),
+            ("DATA", data),
+        ]
+        for step, reply in steps:
+            assert reply is not None  # a refusal ends the loop before a missing reply
+            code, text = reply
+            if (step == "DATA" and code == 354) or (step != "DATA" and code < 400):
+                continue
+            verdict = classify(step, code, text)
+            if verdict.scope == "sender":
+                self._refused_sender(envelope, step, code, text, verdict)
+            return self._abandon(step, reply, data if step != "DATA" else None, verdict)
         return None
 
     def transmit(self, envelope: Envelope, following: Envelope | None) -> None:
@@ -201,9 +216,15 @@ class SmtpConnection:
             except WireError as err:
                 lost = str(err)
             else:
+                if 200 <= code < 300:
+                    return Outcome("sent", code, text)
+                verdict = classify("DOT", code, text)
+                if verdict.scope == "sender":
+                    self._refused_sender(envelope, "DOT", code, text, verdict)
                 if code == 421:
                     self._drop()
-                return Outcome(reply_kind(code) if code != 354 else "deferred", code, text)
+                kind = "deferred" if verdict.kind in ("sent", "unknown") else verdict.kind
+                return Outcome(kind, code, text, generic=verdict.generic and kind == "failed")
         self._drop()
         return Outcome(
             "unknown",
@@ -212,27 +233,27 @@ class SmtpConnection:
             f"({lost or 'closed'}); it may or may not have been delivered",
         )
 
-    def _check_sender(self, envelope: Envelope, mail: tuple[int, str]) -> None:
-        """Stop the run when the server refuses the sender: it would refuse everyone."""
-        code, text = mail
-        if code == 530:
-            # RFC 4954 6: not a refusal of this recipient but of the whole connection.
-            self._drop()
-            raise DeliveryError(
-                f"{self._where}: the server will not take mail from this connection "
-                f"({code} {text}); set smtp.username and MAILER_SMTP_PASSWORD"
-            )
-        if code >= 500:
-            # A permanent refusal of the sender (SPF, relay policy) would refuse everyone:
-            # it is the run that must stop, leaving every recipient pending.
-            self._drop()
-            raise DeliveryError(
-                f"{self._where}: the server refuses mail from {envelope.sender} ({code} "
-                f"{text}); check the from address in mailer.toml with the administrator, then "
-                "run the same command again"
-            )
+    def _refused_sender(
+        self, envelope: Envelope, step: Step, code: int, text: str, verdict: Verdict
+    ) -> None:
+        """Stop the run: the server refuses the sender, so it would refuse everyone."""
+        self._drop()
+        assert verdict.rule is not None
+        what = (
+            f"the server refuses mail from {envelope.sender}"
+            if step == "MAIL"
+            else f"the server refused the message at {step}"
+        )
+        raise SenderRefused(
+            f"{self._where}: {what} ({code} {text}): {verdict.rule.name}. Nothing more is sent "
+            "now and nobody is marked failed: everyone not yet sent waits. Try again "
+            f"{verdict.rule.retry}",
+            Outcome("deferred", code, f"{step}: {text}"),
+        )
 
-    def _abandon(self, step: str, reply: tuple[int, str], data: tuple[int, str] | None) -> Outcome:
+    def _abandon(
+        self, step: str, reply: tuple[int, str], data: tuple[int, str] | None, verdict: Verdict
+    ) -> Outcome:
         """Turn a refusal before the data into an Outcome, and end the transaction."""
         code, text = reply
         if code == 421:
@@ -250,15 +271,27 @@ class SmtpConnection:
                 self._drop()  # a refused RSET: start afresh on the next message
         except (WireError, ConnectionLost):
             self._drop()
-        kind = reply_kind(code)
+        kind = verdict.kind
         if kind in ("sent", "unknown"):
             kind = "deferred"  # a 2xx or 3xx where a refusal was due: a confused server
-        return Outcome(kind, code, f"{step}: {text}")
+        generic = verdict.generic and kind == "failed"
+        return Outcome(kind, code, f"{step}: {text}", generic=generic)
 
     def _live(self) -> Wire:
         if self._wire is None:
             raise ConnectionLost(f"{self._where}: not connected")
         return self._wire
+
+
+def is_transient(err: DeliveryError) -> bool:
+    """Say whether a failed connection may work in a minute: a 421 greeting, a refused or
+    reset connection, a TLS handshake cut short (not a refused login or certificate)."""
+    cause = err.__cause__
+    if isinstance(cause, smtplib.SMTPConnectError):
+        return 400 <= cause.smtp_code < 500
+    return isinstance(
+        cause, ConnectionRefusedError | ConnectionResetError | ssl.SSLEOFError | TimeoutError
+    )
 
 
 def probe(settings: Smtp) -> None:
