@@ -16,7 +16,8 @@ import idna
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 # RFC 5321 4.1.2: Local-part = Dot-string; Dot-string = Atom *("." Atom); atext from RFC 5322.
-_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 _NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 SEPARATORS = re.compile(r"[,;\s]+")
 
@@ -89,7 +90,7 @@ def _local_problem(local: str) -> str | None:
     bad = _NOT_ATEXT.search(local)
     if bad:
         return f"the part before @ may not contain {bad.group()!r}"
-    if not all(_ATEXT.fullmatch(atom) for atom in local.split(".")):
+    if not _DOT_STRING.fullmatch(local):
         return "the part before @ may not start or end with a dot or have two dots in a row"
     return None
 

@@ -16,6 +16,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # Bidirectional embeddings, overrides and isolates (UAX #9): they show text in another order
 # than it is stored, as in "Trojan Source" (CVE-2021-42574). The marks (U+200E, U+200F) are fine.
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Everything above in one pattern: most values have none, and a list has many values.
+_SUSPECT = re.compile(f"{_LINE_BREAK.pattern}|{_CONTROL.pattern}")
+_SUSPECT_CELL = re.compile(f"{_SUSPECT.pattern}|{_BIDI.pattern}")
 _CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x1B: "escape"}
 # What an author writes to smuggle a line break through a tool that decodes it later.
 _WRITTEN_BREAK = re.compile(r"%0[adAD]|\\[rn]")
@@ -67,6 +70,8 @@ def _one_line_problem(value: str, *, bidi: bool) -> str | None:
 
 
 def _characters_problem(value: str, *, bidi: bool) -> str | None:
+    if not (_SUSPECT_CELL if bidi else _SUSPECT).search(value):
+        return None
     if _LINE_BREAK.search(value):
         return "must be one line: remove the line break"
     found = _CONTROL.search(value)

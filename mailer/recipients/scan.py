@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mailer.addresses import address_key, validate_address
 from mailer.errors import Problem, RecipientsError
@@ -73,12 +73,11 @@ class RecipientScan:
         ]
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     status: Status
     line: int
     recipient: Recipient | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: Sequence[Problem] = ()
     email: str = ""
     first: int = 0  # for a duplicate: the line it repeats
 
@@ -122,6 +121,8 @@ def _row_problems(
             hint = f"add the missing values (an empty value still needs its {sep})"
         return [problem("", f"{len(cells)} value(s), but the header has {width} columns", hint)]
     found: list[Problem] = []
+    joined = "".join(cells)  # most rows are clean: check them in one go
+    clean = "=?" not in joined and cell_problem(joined) is None
     for index, (name, raw, cell) in enumerate(
         zip(source.columns, source.raw_columns, cells, strict=True)
     ):
@@ -133,7 +134,7 @@ def _row_problems(
             )
         elif "\x00" in cell:  # what a UTF-16 file read as UTF-8 looks like
             found.append(problem(where, "NUL byte in the value", "re-export the file as CSV UTF-8"))
-        elif reason := cell_problem(cell.strip()):
+        elif not clean and (reason := cell_problem(cell.strip())):
             found.append(problem(where, reason))
         elif name == "email" and (reason := validate_address(cell)):
             found.append(problem(where, f'invalid address "{cell.strip()[:80]}": {reason}'))
