@@ -85,7 +85,7 @@ def test_quoted_line_break_is_reported_at_the_row_start_and_later_lines_stay_rig
     path = write('email,name\na@x.org,Ann\nb@y.org,"Bo\nb"\nc@z.org,Cy\nbad,Dee\n')
     assert messages(path) == [
         "recipients.csv:3: name: line break inside the value (the row goes on to line 4); "
-        "check for an unclosed quote",
+        "make the value one line",
         'recipients.csv:6: email: invalid address "bad": no "@"',
     ]
     assert [(r.email, r.line) for r in iter_recipients(path)] == [("a@x.org", 2), ("c@z.org", 5)]

@@ -130,7 +130,7 @@ def _row_problems(
         if "\r" in cell or "\n" in cell:
             rest = f" (the row goes on to line {end})" if end > start else ""
             found.append(
-                problem(where, f"line break inside the value{rest}", "check for an unclosed quote")
+                problem(where, f"line break inside the value{rest}", "make the value one line")
             )
         elif "\x00" in cell:  # what a UTF-16 file read as UTF-8 looks like
             found.append(problem(where, "NUL byte in the value", "re-export the file as CSV UTF-8"))
