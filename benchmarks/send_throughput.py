@@ -42,7 +42,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 ISSUE = "issues/2023-10-20-ld-newsletter.yaml"
-SECRET = "benchmark-unsubscribe-secret"
+SECRET = "benchmark-unsubscribe-secret-0123456789"
 HOST = "127.0.0.1"
 SENDER = "learning@northfield-safeguarding.example"
 VERDICT = {True: "met", False: "MISSED"}

@@ -15,7 +15,10 @@ import unicodedata
 import idna
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
-_LOCAL_BAD = re.compile(r'[^!-~]|[<>(),;:"\[\]\\]')  # ASCII printable, no space or specials
+# RFC 5321 4.1.2: Local-part = Dot-string; Dot-string = Atom *("." Atom); atext from RFC 5322.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]")
 SEPARATORS = re.compile(r"[,;\s]+")
 
 
@@ -26,6 +29,10 @@ def validate_address(text: str) -> str | None:
         return "no address"
     if "<" in address or ">" in address:
         return "write the address alone, without a display name or <>"
+    if address.startswith('"'):
+        # RFC 5321 allows a Quoted-string local part, but it is almost always a paste
+        # accident, and many servers and address books mishandle it.
+        return 'a quoted part before "@" is not accepted; write the address without quotes'
     parts = [part for part in SEPARATORS.split(address) if part]
     if len(parts) > 1:
         if sum("@" in part for part in parts) > 1:
@@ -34,6 +41,8 @@ def validate_address(text: str) -> str | None:
     local, at, domain = address.rpartition("@")
     if not at:
         return 'no "@"'
+    if "@" in local:
+        return f'{address.count("@")} "@" signs; an address has exactly one'
     if not local:
         return 'nothing before "@"'
     if not domain:
@@ -78,10 +87,10 @@ def _encode_domain(domain: str) -> str:
 def _local_problem(local: str) -> str | None:
     if len(local) > 64:
         return "the part before @ is longer than 64 characters (RFC 5321)"
-    bad = _LOCAL_BAD.search(local)
+    bad = _NOT_ATEXT.search(local)
     if bad:
         return f"the part before @ may not contain {bad.group()!r}"
-    if local.startswith(".") or local.endswith(".") or ".." in local:
+    if not _DOT_STRING.fullmatch(local):
         return "the part before @ may not start or end with a dot or have two dots in a row"
     return None
 

@@ -27,6 +27,10 @@ from mailer.values import line_problem, parse_duration
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 LIST_ID = re.compile(rf"^{_ATOM}(?:\.{_ATOM})+$")  # RFC 2919 2: a dot-atom with a dot
+# The secret signs every unsubscribe token (HMAC-SHA256): 32 characters of token_urlsafe
+# are 192 bits, beyond guessing; a short one lets anyone unsubscribe anyone.
+SECRET_MIN_LENGTH = 32
+MAKE_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 def _address(value: str) -> str:
@@ -162,6 +166,18 @@ class Settings(_Strict):
             raise ValueError(problem)
         return value
 
+    @field_validator("unsubscribe_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Never put the value (or its length) in the message: it ends up in logs and cron mail.
+        if value is not None and len(value.get_secret_value().strip()) < SECRET_MIN_LENGTH:
+            raise ValueError(
+                f"shorter than {SECRET_MIN_LENGTH} characters; make one with {MAKE_SECRET} "
+                "and keep it for every send (unsubscribe links already sent were made with "
+                "the old one: let your unsubscribe page accept both for a while)"
+            )
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -246,6 +262,9 @@ def _problem(shown: str, text: str, error: Any, env: Mapping[str, str]) -> Probl
     where = ".".join(loc)
     if loc and loc[0] == "smtp" and len(loc) > 1 and env.get(f"MAILER_SMTP_{loc[1].upper()}"):
         return Problem(f"MAILER_SMTP_{loc[1].upper()}", None, None, "", error["msg"])
+    if loc == ("unsubscribe_secret",):  # only ever from the environment
+        message = error["msg"].removeprefix("Value error, ")
+        return Problem("MAILER_UNSUBSCRIBE_SECRET", None, None, "", message)
     line = key_line(text, loc[-1]) if loc else None
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from email.errors import HeaderParseError
 from email.header import decode_header
@@ -12,6 +13,13 @@ from email.header import decode_header
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # Other C0 and C1 controls, and lone surrogates (not encodable).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bidirectional embeddings, overrides and isolates (UAX #9): they show text in another order
+# than it is stored, as in "Trojan Source" (CVE-2021-42574). The marks (U+200E, U+200F) are fine.
+_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+# Everything above in one pattern: most values have none, and a list has many values.
+_SUSPECT = re.compile(f"{_LINE_BREAK.pattern}|{_CONTROL.pattern}")
+_SUSPECT_CELL = re.compile(f"{_SUSPECT.pattern}|{_BIDI.pattern}")
+_CONTROL_NAMES = {0x00: "NUL", 0x09: "a tab", 0x1B: "escape"}
 # What an author writes to smuggle a line break through a tool that decodes it later.
 _WRITTEN_BREAK = re.compile(r"%0[adAD]|\\[rn]")
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?", re.IGNORECASE)
@@ -23,18 +31,7 @@ def line_problem(value: str) -> str | None:
     Encoded words (RFC 2047) are decoded and checked too: CVE-2024-6923, Python's email
     package may turn such words into real line breaks when it folds.
     """
-    problem = _characters_problem(value)
-    if problem or "=?" not in value:
-        return problem
-    try:
-        decoded = "".join(
-            part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
-            for part, charset in decode_header(value)
-        )
-    except (ValueError, LookupError, HeaderParseError):
-        return "contains a malformed encoded word (=?...?=)"
-    problem = _characters_problem(decoded)
-    return f"{problem} (hidden in an encoded word, RFC 2047)" if problem else None
+    return _one_line_problem(value, bidi=False)
 
 
 def written_line_problem(value: str) -> str | None:
@@ -48,12 +45,47 @@ def written_line_problem(value: str) -> str | None:
     return line_problem(value)
 
 
-def _characters_problem(value: str) -> str | None:
+def cell_problem(value: str) -> str | None:
+    """Return why a value from a list's cell is not one plain, safe line, or None.
+
+    Stricter than line_problem: bidirectional overrides and isolates are refused too, since
+    a name read from someone else's export may reach a subject, a greeting or a link.
+    """
+    return _one_line_problem(value, bidi=True)
+
+
+def _one_line_problem(value: str, *, bidi: bool) -> str | None:
+    problem = _characters_problem(value, bidi=bidi)
+    if problem or "=?" not in value:
+        return problem
+    try:
+        decoded = "".join(
+            part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
+            for part, charset in decode_header(value)
+        )
+    except (ValueError, LookupError, HeaderParseError):
+        return "contains a malformed encoded word (=?...?=)"
+    problem = _characters_problem(decoded, bidi=bidi)
+    return f"{problem} (hidden in an encoded word, RFC 2047)" if problem else None
+
+
+def _characters_problem(value: str, *, bidi: bool) -> str | None:
+    if not (_SUSPECT_CELL if bidi else _SUSPECT).search(value):
+        return None
     if _LINE_BREAK.search(value):
         return "must be one line: remove the line break"
     found = _CONTROL.search(value)
     if found:
-        return f"contains the control character U+{ord(found.group()):04X}; retype it"
+        code = ord(found.group())
+        name = f" ({_CONTROL_NAMES[code]})" if code in _CONTROL_NAMES else ""
+        return f"contains the control character U+{code:04X}{name}; retype it"
+    found = _BIDI.search(value) if bidi else None
+    if found:
+        return (
+            f"contains the bidirectional control U+{ord(found.group()):04X} "
+            f"({unicodedata.name(found.group())}), which shows text in another order than it "
+            "is written; retype it"
+        )
     return None
 
 

@@ -16,7 +16,7 @@ from tests.smtp_servers import SmtpServer
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"
 ISSUE = "issues/2023-10-20-ld-newsletter.yaml"
-SECRET = "test-unsubscribe-secret"
+SECRET = "test-unsubscribe-secret-32-characters-long"
 
 
 def addresses(count: int, start: int = 0) -> list[str]:

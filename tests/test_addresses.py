@@ -38,3 +38,31 @@ def test_a_non_ascii_local_part_is_refused_everywhere() -> None:
     assert validate_address("zoë@example.org") is not None
     with pytest.raises(ValueError, match="ASCII part before the @"):
         wire_address("zoë@example.org")
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("@x@example.org", '2 "@" signs; an address has exactly one'),
+        ("a@@b.org", '2 "@" signs; an address has exactly one'),
+        ("ann@x.org@y.org", '2 "@" signs; an address has exactly one'),
+        ("a@b@c@d.org", '3 "@" signs; an address has exactly one'),
+        ('"quoted"@x.org', 'a quoted part before "@" is not accepted'),
+        ('"ann smith"@x.org', 'a quoted part before "@" is not accepted'),
+        ('a"b@x.org', "may not contain '\"'"),
+        ("a\\b@x.org", "may not contain '\\\\'"),
+        (".ann@x.org", "may not start or end with a dot"),
+        ("ann.@x.org", "may not start or end with a dot"),
+        ("ann@[192.0.2.1]", '"[192.0.2.1]" is not a valid domain'),
+    ],
+)
+def test_only_one_dot_string_at_one_domain_is_an_address(address: str, reason: str) -> None:
+    # RFC 5321 4.1.2: Mailbox = Local-part "@" Domain; we accept only the Dot-string form.
+    assert reason in (validate_address(address) or "no reason given")
+
+
+@pytest.mark.parametrize(
+    "address", ["o'neil@x.org", "a+tag@x.org", "{x}|~@x.org", "#!$%&*/=?^_`-@x.org", "a.b.c@x.org"]
+)
+def test_every_atom_character_of_rfc_5322_is_allowed(address: str) -> None:
+    assert validate_address(address) is None

@@ -21,6 +21,7 @@ from mailer.recipients import (
 )
 
 NOW = datetime(2023, 10, 20, 9, 0, tzinfo=UTC)
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 
 def write(text: str, *, name: str = "recipients.csv", bom: bool = False) -> Path:
@@ -84,7 +85,7 @@ def test_quoted_line_break_is_reported_at_the_row_start_and_later_lines_stay_rig
     path = write('email,name\na@x.org,Ann\nb@y.org,"Bo\nb"\nc@z.org,Cy\nbad,Dee\n')
     assert messages(path) == [
         "recipients.csv:3: name: line break inside the value (the row goes on to line 4); "
-        "check for an unclosed quote",
+        "make the value one line",
         'recipients.csv:6: email: invalid address "bad": no "@"',
     ]
     assert [(r.email, r.line) for r in iter_recipients(path)] == [("a@x.org", 2), ("c@z.org", 5)]
@@ -267,9 +268,10 @@ def test_append_unsubscribed_refuses_invalid_addresses_and_writes_nothing() -> N
 emails = st.from_regex(
     r"[A-Za-z0-9](?:[A-Za-z0-9_+.-]{0,8}[A-Za-z0-9])?@[a-cA-C]{1,3}\.org", fullmatch=True
 ).filter(lambda address: ".." not in address)
+# Any one-line text a cell may hold: controls, line separators and bidi controls are refused.
 names = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs"))
-    | st.sampled_from([",", ";", '"', "'", "\t", " "]),
+    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters=BIDI)
+    | st.sampled_from([",", ";", '"', "'", " "]),
     max_size=12,
 )
 

@@ -222,7 +222,7 @@ def test_a_layout_cannot_read_the_smtp_password_or_the_unsubscribe_secret(
     newsletter: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MAILER_SMTP_PASSWORD", "hunter2-password")
-    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", "the-secret")
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", "the-secret-that-no-layout-may-ever-read")
     layout = copy_layout(newsletter)
     base = layout / "base.mjml.j2"
     for leak in (

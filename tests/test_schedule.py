@@ -12,7 +12,7 @@ from mailer import runlog
 from mailer.folder import load_settings
 from mailer.issue import load_issue
 from mailer.schedule import Reporter, cron_lines, read_schedule, schedule_problems, send_due
-from tests.sending import ISSUE, addresses, cli, deliveries, make_folder
+from tests.sending import ISSUE, SECRET, addresses, cli, deliveries, make_folder
 from tests.smtp_servers import MakeServer
 
 SEND_AT = datetime(2023, 10, 20, 8, 0, tzinfo=UTC)  # the sample's 09:00+01:00
@@ -35,7 +35,7 @@ def states_at(folder: Path, now: datetime) -> dict[str, str]:
 @pytest.fixture
 def secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """Set the unsubscribe secret, as a crontab would."""
-    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret")
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", SECRET)
 
 
 @pytest.mark.usefixtures("secret")

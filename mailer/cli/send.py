@@ -90,12 +90,15 @@ def send(
             shown_issue=str(issue),
             force=force,
             proof=bool(test) and not dry_run,
+            dry_run=dry_run,
         )
     )
     if plan.forced_errors:
         warn(f"sending despite {plan.forced_errors} error(s) from `mailer check` (--force)")
     for problem in plan.scan.problems:
         warn(f"skipped: {problem}")
+    for warning in plan.warnings:  # duplicates; in a dry run, empty cells a send refuses
+        warn(warning)
     if dry_run:
         _dry_run(ctx, plan, outbox)
     elif test:

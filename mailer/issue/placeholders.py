@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -52,17 +52,58 @@ def check_placeholders(text: str) -> list[str]:
     return problems
 
 
-_COLUMN = re.compile(r"\brecipient\.([A-Za-z_][A-Za-z0-9_]*)")
-
-
 def columns_without_default(expressions: Sequence[str]) -> dict[str, str]:
-    """Return {column: expression} for columns the placeholders use with no default()."""
+    """Return {column: expression} for columns a placeholder shows with no default that applies.
+
+    An empty cell counts as missing, so `recipient.x | default("...")` and `recipient.x or
+    "..."` cover it; `recipient.x | title | default("...")` does not (title turns the missing
+    value into "", which default() keeps) unless it is `default("...", true)`.
+    """
     needed: dict[str, str] = {}
     for expression in expressions:
-        if "default" not in expression:
-            for column in _COLUMN.findall(expression):
-                needed.setdefault(column, expression)
+        try:
+            tree = _ENV.parse("{{ " + expression + " }}")
+        except TemplateSyntaxError:
+            continue  # check_placeholders reports it
+        for column in _bare_columns(tree, covered=False):
+            needed.setdefault(column, expression)
     return needed
+
+
+def _bare_columns(node: nodes.Node, *, covered: bool) -> Iterator[str]:
+    """Yield the recipient columns under node that an empty cell would show as nothing."""
+    column = _column(node)
+    if column is not None:
+        if not covered:
+            yield column
+        return
+    children: list[tuple[nodes.Node, bool]]
+    if isinstance(node, nodes.Filter) and node.name in ("default", "d") and node.node:
+        # default(value, true) also replaces "", so it covers whatever filters came first.
+        flag = node.args[1] if len(node.args) > 1 else None
+        flag = next((kw.value for kw in node.kwargs if kw.key == "boolean"), flag)
+        replaces_empty = isinstance(flag, nodes.Const) and bool(flag.value)
+        direct = _column(node.node) is not None
+        children = [(node.node, covered or direct or replaces_empty)]
+        children += [(arg, covered) for arg in [*node.args, *node.kwargs]]
+    elif isinstance(node, nodes.Or):
+        children = [(node.left, True), (node.right, covered)]
+    else:
+        children = [(child, covered) for child in node.iter_child_nodes()]
+    for child, child_covered in children:
+        yield from _bare_columns(child, covered=child_covered)
+
+
+def _column(node: nodes.Node) -> str | None:
+    """Return the column that node reads (recipient.x or recipient["x"]), or None."""
+    if isinstance(node, nodes.Getattr | nodes.Getitem) and isinstance(node.node, nodes.Name):
+        if node.node.name != "recipient":
+            return None
+        if isinstance(node, nodes.Getattr):
+            return node.attr
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            return node.arg.value
+    return None
 
 
 class _RecipientView(dict[str, str]):

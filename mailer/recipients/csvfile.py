@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mailer.errors import RecipientsError
+from mailer.recipients.quotes import BrokenQuote, swallowing_quote, unreadable_quote
 
 EMAIL_ALIASES = {"email_address", "e_mail", "e_mail_address", "mail", "mail_address"}
 _SEP_LINE = re.compile(r"^sep=([,;\t|])\r?\n?$")
@@ -74,10 +75,15 @@ class CsvFile:
             )
         self.delimiter = declared or sniff_delimiter(header.rstrip("\r\n"))
         self.newline = "\r\n" if header.endswith("\r\n") else "\n"
+        self.raw_columns: list[str] = []
+        self._row_lines: list[str] = []  # the lines the row being read came from
+        # strict: a quote closed in the middle of a value is an error, not glued on silently.
         self._reader = csv.reader(
-            itertools.chain([header], self._decoded(self._file)), delimiter=self.delimiter
+            self._recorded(itertools.chain([header], self._decoded(self._file))),
+            delimiter=self.delimiter,
+            strict=True,
         )
-        names = next(self._reader)
+        names = self._next_row(self._skipped + 1) or [""]
         self.raw_columns = names
         self.columns = [normalise_column(name) for name in names]
         self._check_columns(self._skipped + 1)
@@ -122,19 +128,53 @@ class CsvFile:
                 "save it as UTF-8 or pass --encoding"
             ) from err
 
+    def _recorded(self, lines: Iterable[str]) -> Iterator[str]:
+        for line in lines:
+            self._row_lines.append(line)
+            yield line
+
     def rows(self) -> Iterator[tuple[int, int, list[str]]]:
-        """Yield (first line, last line, cells) for every row after the header."""
+        """Yield (first line, last line, cells) for every row after the header.
+
+        Raise RecipientsError where a quote breaks the file's structure: the rows after it
+        cannot be told apart, so they can be neither trusted nor skipped.
+        """
         while True:
             start = self._skipped + self._reader.line_num + 1
-            try:
-                cells = next(self._reader)
-            except StopIteration:
+            cells = self._next_row(start)
+            if cells is None:
                 return
-            except csv.Error as err:
-                raise RecipientsError(
-                    f"{self.shown}:{start}: cannot read this row ({err})"
-                ) from err
             yield start, self._skipped + self._reader.line_num, cells
+
+    def _next_row(self, start: int) -> list[str] | None:
+        self._row_lines.clear()
+        try:
+            cells = next(self._reader)
+        except StopIteration:
+            return None
+        except csv.Error as err:
+            at_end = "field limit" not in str(err)  # the csv module's own words
+            broken = unreadable_quote(self._row_lines, self.delimiter, start, at_end=at_end)
+            if broken is None:
+                raise RecipientsError(
+                    f"{self.shown}:{start}: cannot read this row ({err}); re-export the file as CSV"
+                ) from err
+            raise self._structure_error(start, broken) from err
+        if len(self._row_lines) > 1:
+            broken = swallowing_quote(self._row_lines, cells, self.delimiter, start)
+            if broken is not None:
+                raise self._structure_error(start, broken)
+        return cells
+
+    def _structure_error(self, start: int, broken: BrokenQuote) -> RecipientsError:
+        names = self.raw_columns  # empty while the header is read
+        name = names[broken.field] if broken.field < len(names) else ""
+        where = f"{name}: " if name.strip() else ""
+        return RecipientsError(
+            f"{self.shown}:{start + broken.line}:{broken.column}: {where}{broken.message}. "
+            "A broken quote hides the rows after it, so --skip-invalid does not skip it: "
+            "fix it and run again"
+        )
 
     def close(self) -> None:
         """Close the file."""

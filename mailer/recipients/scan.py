@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mailer.addresses import address_key, validate_address
 from mailer.errors import Problem, RecipientsError
 from mailer.recipients.csvfile import SHOWN_DELIMITERS, CsvFile
+from mailer.values import cell_problem
 
 Status = Literal["sendable", "duplicate", "unsubscribed", "invalid"]
 
@@ -26,6 +27,18 @@ class Recipient:
     line: int
 
 
+LISTED = 20  # duplicates, and empty cells per column, shown by name; the rest are counted
+
+
+@dataclass
+class EmptyCells:
+    """The sendable rows whose cell in one column is empty: how many, and the first lines."""
+
+    column: str  # as the header writes it
+    count: int = 0
+    lines: list[int] = field(default_factory=list)
+
+
 @dataclass
 class RecipientScan:
     """What one pass over the recipients file found."""
@@ -36,6 +49,8 @@ class RecipientScan:
     duplicates: int = 0
     unsubscribed: int = 0
     problems: list[Problem] = field(default_factory=list)
+    duplicate_rows: list[Problem] = field(default_factory=list)  # the first LISTED
+    empty_cells: dict[str, EmptyCells] = field(default_factory=dict)  # of the needed columns
 
     def check(self) -> None:
         """Raise RecipientsError listing every invalid row, if there is any."""
@@ -45,32 +60,51 @@ class RecipientScan:
                 f"{self.path}: {count} problem(s); fix them and run again", self.problems
             )
 
+    def duplicate_warnings(self) -> list[str]:
+        """Return the duplicates as warnings: each with both its lines, then how many in all."""
+        if not self.duplicates:
+            return []
+        listed = len(self.duplicate_rows)
+        more = f" (the first {listed} listed)" if self.duplicates > listed else ""
+        return [
+            *(str(duplicate) for duplicate in self.duplicate_rows),
+            f"{self.path}: {self.duplicates} duplicate row(s) skipped{more}: each address "
+            "gets the issue once, as its first row says; delete the later rows to silence this",
+        ]
 
-def _classify(
-    source: CsvFile, unsubscribed: AbstractSet[str]
-) -> Iterator[tuple[Status, Recipient | None, list[Problem]]]:
-    seen: set[str] = set()
+
+class _Row(NamedTuple):
+    status: Status
+    line: int
+    recipient: Recipient | None = None
+    problems: Sequence[Problem] = ()
+    email: str = ""
+    first: int = 0  # for a duplicate: the line it repeats
+
+
+def _classify(source: CsvFile, unsubscribed: AbstractSet[str]) -> Iterator[_Row]:
+    seen: dict[str, int] = {}
     width = len(source.columns)
     for start, end, cells in source.rows():
         if not any(cell.strip() for cell in cells):
             continue
         problems = _row_problems(source, start, end, cells, width)
         if problems:
-            yield "invalid", None, problems
+            yield _Row("invalid", start, problems=problems)
             continue
         email = cells[source.email_index].strip()
         key = address_key(email)
-        if key in seen:
-            yield "duplicate", None, []
+        first = seen.setdefault(key, start)
+        if first != start:
+            yield _Row("duplicate", start, email=email, first=first)
             continue
-        seen.add(key)
         if key in unsubscribed:
-            yield "unsubscribed", None, []
+            yield _Row("unsubscribed", start)
             continue
         values = {
             name: cell.strip() for name, cell in zip(source.columns, cells, strict=True) if name
         }
-        yield "sendable", Recipient(email, key, MappingProxyType(values), start), []
+        yield _Row("sendable", start, Recipient(email, key, MappingProxyType(values), start))
 
 
 def _row_problems(
@@ -87,37 +121,66 @@ def _row_problems(
             hint = f"add the missing values (an empty value still needs its {sep})"
         return [problem("", f"{len(cells)} value(s), but the header has {width} columns", hint)]
     found: list[Problem] = []
-    for name, raw, cell in zip(source.columns, source.raw_columns, cells, strict=True):
+    joined = "".join(cells)  # most rows are clean: check them in one go
+    clean = "=?" not in joined and cell_problem(joined) is None
+    for index, (name, raw, cell) in enumerate(
+        zip(source.columns, source.raw_columns, cells, strict=True)
+    ):
+        where = raw.strip() or f"column {index + 1}"
         if "\r" in cell or "\n" in cell:
             rest = f" (the row goes on to line {end})" if end > start else ""
             found.append(
-                problem(raw, f"line break inside the value{rest}", "check for an unclosed quote")
+                problem(where, f"line break inside the value{rest}", "make the value one line")
             )
-        elif "\x00" in cell:
-            found.append(problem(raw, "NUL byte in the value", "re-export the file as CSV UTF-8"))
+        elif "\x00" in cell:  # what a UTF-16 file read as UTF-8 looks like
+            found.append(problem(where, "NUL byte in the value", "re-export the file as CSV UTF-8"))
+        elif not clean and (reason := cell_problem(cell.strip())):
+            found.append(problem(where, reason))
         elif name == "email" and (reason := validate_address(cell)):
-            found.append(problem(raw, f'invalid address "{cell.strip()[:80]}": {reason}'))
+            found.append(problem(where, f'invalid address "{cell.strip()[:80]}": {reason}'))
     return found
 
 
 def scan_recipients(
-    path: Path, unsubscribed: AbstractSet[str] = frozenset(), *, encoding: str = "utf-8-sig"
+    path: Path,
+    unsubscribed: AbstractSet[str] = frozenset(),
+    *,
+    encoding: str = "utf-8-sig",
+    needed: Collection[str] = (),
 ) -> RecipientScan:
-    """Count the recipients and collect every invalid row; raise RecipientsError for the file."""
+    """Count the recipients and collect every invalid row; raise RecipientsError for the file.
+
+    needed: columns that must not be empty (placeholders without a default use them).
+    """
     source = CsvFile(path, encoding)
     try:
         scan = RecipientScan(path, list(source.columns))
-        for status, _recipient, problems in _classify(source, unsubscribed):
-            if status == "sendable":
+        raw = dict(zip(source.columns, source.raw_columns, strict=True))
+        watched = [name for name in needed if name in raw]
+        for row in _classify(source, unsubscribed):
+            if row.recipient is not None:
                 scan.valid += 1
-            elif status == "duplicate":
+                for name in watched:
+                    if not row.recipient.fields.get(name):
+                        _note_empty(scan, name, raw[name].strip(), row.line)
+            elif row.status == "duplicate":
                 scan.duplicates += 1
-            elif status == "unsubscribed":
+                if len(scan.duplicate_rows) < LISTED:
+                    message = f"duplicate of line {row.first} ({row.email})"
+                    scan.duplicate_rows.append(Problem(source.shown, row.line, None, "", message))
+            elif row.status == "unsubscribed":
                 scan.unsubscribed += 1
-            scan.problems.extend(problems)
+            scan.problems.extend(row.problems)
         return scan
     finally:
         source.close()
+
+
+def _note_empty(scan: RecipientScan, name: str, shown: str, line: int) -> None:
+    empty = scan.empty_cells.setdefault(name, EmptyCells(shown))
+    empty.count += 1
+    if len(empty.lines) < LISTED:
+        empty.lines.append(line)
 
 
 def iter_recipients(
@@ -126,8 +189,8 @@ def iter_recipients(
     """Yield each sendable recipient once, in file order, skipping invalid and unsubscribed rows."""
     source = CsvFile(path, encoding)
     try:
-        for _status, recipient, _problems in _classify(source, unsubscribed):
-            if recipient is not None:
-                yield recipient
+        for row in _classify(source, unsubscribed):
+            if row.recipient is not None:
+                yield row.recipient
     finally:
         source.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mailer.checks import Finding, email_findings
 from mailer.config import Settings
-from mailer.errors import IssueError, RecipientsError
+from mailer.errors import IssueError, Problem, RecipientsError
 from mailer.folder import Newsletter
 from mailer.issue import LoadedIssue, columns_without_default, load_issue
 from mailer.ledger import Ledger
@@ -45,6 +45,7 @@ class SendPlan:
     content_hash: str
     already_sent: int
     forced_errors: int
+    warnings: tuple[str, ...] = ()  # for the dry run or the send to print before it starts
 
     @property
     def issue_id(self) -> str:
@@ -82,8 +83,13 @@ def prepare_send(
     shown_issue: str | None = None,
     force: bool = False,
     proof: bool = False,
+    dry_run: bool = False,
 ) -> SendPlan:
-    """Validate settings, issue and list, render once and check; raise on anything to fix."""
+    """Validate settings, issue and list, render once and check; raise on anything to fix.
+
+    A dry run (dry_run) only warns where a real send refuses to start: empty cells that a
+    placeholder without a default would show as nothing.
+    """
     newsletter = Newsletter(folder)
     settings = newsletter.settings
     loaded = load_issue(issue_path, shown_issue)
@@ -99,10 +105,11 @@ def prepare_send(
     # (cron starts in $HOME): a stray recipients.csv there must not receive another issue.
     path = recipients_path or newsletter.recipients_path
     unsubscribed = frozenset(load_unsubscribed(newsletter.unsubscribed_path))
+    needed = {} if proof else columns_without_default(rendered.table.expressions)
     if proof:  # a proof goes to the addresses given; the list is not needed
         scan = RecipientScan(path, ["email"], valid=0)
     else:
-        scan = scan_recipients(path, unsubscribed, encoding=encoding)
+        scan = scan_recipients(path, unsubscribed, encoding=encoding, needed=needed.keys())
     if scan.problems and not skip_invalid:
         count = len(scan.problems)
         raise RecipientsError(
@@ -110,11 +117,7 @@ def prepare_send(
             "--skip-invalid to send to the rest",
             scan.problems,
         )
-    missing = {
-        column: expression
-        for column, expression in columns_without_default(rendered.table.expressions).items()
-        if column not in scan.columns and not proof
-    }
+    missing = {column: e for column, e in needed.items() if column not in scan.columns}
     if missing:
         listed = "; ".join(f'"{{{{ {e} }}}}" uses "{c}"' for c, e in missing.items())
         raise RecipientsError(
@@ -122,6 +125,19 @@ def prepare_send(
             f"(its columns: {', '.join(c for c in scan.columns if c)}); fix the name, or add "
             '| default("...") for rows without it'
         )
+    warnings = scan.duplicate_warnings()
+    empty = _empty_cells(scan, needed)
+    if empty:
+        count = sum(cells.count for cells in scan.empty_cells.values())
+        head = (
+            f"{loaded.path}: {count} empty cell(s) in {path} for placeholders without a "
+            'default: those recipients would read nothing there (as in "Hello ,")'
+        )
+        example = f'{{{{ recipient.{next(iter(scan.empty_cells))} | default("...") }}}}'
+        fix = f"fill the cells, or give the placeholder a default: {example}"
+        if not dry_run:
+            raise RecipientsError(f"{head}; nothing was sent. To send, {fix}", empty)
+        warnings += [f"{head}. A real send refuses to start until you {fix}", *map(str, empty)]
     if scan.valid == 0 and not proof:
         raise RecipientsError(f"{path}: no one to send to (columns: {', '.join(scan.columns)})")
     already = 0
@@ -147,9 +163,22 @@ def prepare_send(
         digest,
         already,
         len(errors),
+        tuple(warnings),
     )
     plan.factory()  # refuses now, not mid-run, when the unsubscribe secret is missing
     return plan
+
+
+def _empty_cells(scan: RecipientScan, needed: dict[str, str]) -> list[Problem]:
+    """Return the empty cells of needed columns, column by column, each with its placeholder."""
+    found: list[Problem] = []
+    for column, empty in scan.empty_cells.items():
+        said = f'empty, and "{{{{ {needed[column]} }}}}" has no default for it'
+        found += [Problem(str(scan.path), line, None, empty.column, said) for line in empty.lines]
+        if empty.count > len(empty.lines):
+            more = f"{empty.count - len(empty.lines)} more row(s) with it empty"
+            found.append(Problem(str(scan.path), None, None, empty.column, more))
+    return found
 
 
 def _check_errors(
