@@ -19,6 +19,7 @@ from mailer.errors import DeliveryError, SettingsError
 from mailer.smtp import ConnectionLost, Outcome, SmtpConnection, probe
 from mailer.smtp import connection as transport
 from mailer.smtp import handshake as smtp_handshake
+from mailer.smtp.envelope import dot_stuff
 from tests.smtp_servers import MakeServer, SmtpServer, free_port, wait_until
 
 SENDER = "news@example.org"
@@ -329,4 +330,4 @@ def test_dot_stuffing_matches_smtplib(data: bytes) -> None:
     expected = re.sub(rb"(?m)^\.", b"..", data)  # what smtplib.SMTP.data() does
     if not expected.endswith(b"\r\n"):
         expected += b"\r\n"
-    assert transport._dot_stuff(data) == expected + b".\r\n"
+    assert dot_stuff(data) == expected + b".\r\n"

@@ -173,6 +173,10 @@ class Ledger(Queries, Fence):
         """Record a permanent refusal (5xx): never retry."""
         self._set(issue_id, key, "failed", code, text, now)
 
+    def mark_pending(self, issue_id: str, key: str, code: int, text: str, now: datetime) -> None:
+        """Record a refusal of the sender, not the recipient: they wait with the others."""
+        self._set(issue_id, key, "pending", code, text, now)
+
     def mark_unknown(self, issue_id: str, key: str, text: str, now: datetime) -> None:
         """Record that the message may or may not have been delivered."""
         self._set(issue_id, key, "unknown", None, text, now)

@@ -168,7 +168,7 @@ class Worker:
             # Not this recipient's doing: it waits, with the others, for a later run.
             if following is not None:
                 self._return(following)
-            self._defer(job, refused.outcome)
+            self._wait(job, refused.outcome)
             raise
         self._settle(job, outcome)
         if following is not None and link.is_open:
@@ -257,10 +257,10 @@ class Worker:
             self._write(lambda: self.ledger.mark_unknown(issue_id, key, outcome.text, now))
         self._record_outcome(job.recipient, outcome, final=False)
 
-    def _defer(self, job: Job, outcome: Outcome) -> None:
+    def _wait(self, job: Job, outcome: Outcome) -> None:
         issue_id, key, now = self.run.plan.issue_id, job.recipient.key, self.run.now()
         code, text = outcome.code or 0, outcome.text
-        self._write(lambda: self.ledger.mark_deferred(issue_id, key, code, text, now))
+        self._write(lambda: self.ledger.mark_pending(issue_id, key, code, text, now))
 
     def _record_outcome(self, recipient: Recipient, outcome: Outcome, *, final: bool) -> None:
         if final:  # a message refused before any SMTP: its ledger row says why

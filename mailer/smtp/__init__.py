@@ -1,15 +1,7 @@
 """SMTP: one connection that carries many messages; handshake (TLS, login) and replies."""
 
-from mailer.smtp.connection import (
-    DATA_TERMINATION_TIMEOUT,
-    ConnectionLost,
-    Envelope,
-    Outcome,
-    SenderRefused,
-    SmtpConnection,
-    is_transient,
-    probe,
-)
+from mailer.smtp.connection import DATA_TERMINATION_TIMEOUT, SmtpConnection, probe
+from mailer.smtp.envelope import ConnectionLost, Envelope, Outcome, SenderRefused, is_transient
 from mailer.smtp.replies import Kind
 
 __all__ = [

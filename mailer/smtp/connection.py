@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mailer.config import Smtp
-from mailer.errors import DeliveryError
+from mailer.smtp.envelope import (
+    ConnectionLost,
+    Envelope,
+    Outcome,
+    SenderRefused,
+    commands,
+    dot_stuff,
+    mail_command,
+    rcpt_command,
+)
 from mailer.smtp.handshake import open_session
-from mailer.smtp.replies import Kind, Step, Verdict, classify
+from mailer.smtp.replies import Step, Verdict, classify
 from mailer.smtp.wire import Wire, WireError
 
 log = logging.getLogger(__name__)
@@ -27,37 +34,6 @@ log = logging.getLogger(__name__)
 # because the server may be delivering or scanning the message; giving up earlier turns a
 # delivered message into an "unknown" one.
 DATA_TERMINATION_TIMEOUT = 600.0
-
-
-class ConnectionLost(Exception):
-    """The connection dropped before the message was handed over: nothing was sent."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one message to one recipient."""
-
-    kind: Kind
-    code: int | None
-    text: str
-    generic: bool = False  # a 5xx no rule explains: the sender's problem if it repeats
-
-
-class SenderRefused(DeliveryError):
-    """The server refused the sender (a quota, throttling, a policy), not the recipient."""
-
-    def __init__(self, message: str, outcome: Outcome) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One message to one recipient, as SMTP carries it (addresses in their ASCII form)."""
-
-    sender: str
-    recipient: str
-    data: bytes  # the message, not yet dot-stuffed
 
 
 class SmtpConnection:
@@ -143,7 +119,7 @@ class SmtpConnection:
         self._begun = envelope
         if self.pipelining:
             try:
-                self._live().write(_commands(envelope), self._settings.timeout)
+                self._live().write(commands(envelope), self._settings.timeout)
             except WireError as err:
                 self._drop()
                 raise ConnectionLost(str(err)) from err
@@ -154,10 +130,10 @@ class SmtpConnection:
         lockstep = not self.pipelining
         try:
             if lockstep:
-                wire.write(_mail(envelope), self._settings.timeout)
+                wire.write(mail_command(envelope), self._settings.timeout)
             mail = wire.reply(self._settings.timeout)
             if lockstep and mail[0] < 400:
-                wire.write(_rcpt(envelope), self._settings.timeout)
+                wire.write(rcpt_command(envelope), self._settings.timeout)
             rcpt = wire.reply(self._settings.timeout) if not lockstep or mail[0] < 400 else None
             data = None
             if not lockstep or (rcpt is not None and rcpt[0] < 400):
@@ -190,11 +166,11 @@ class SmtpConnection:
         Raise ConnectionLost when the dot did not go out (nothing was handed over); a loss
         after it is reported by result() as unknown.
         """
-        payload = _dot_stuff(envelope.data)
+        payload = dot_stuff(envelope.data)
         message_bytes = len(payload)
         if following is not None and self.pipelining:
             self._begun = following
-            payload += _commands(following)
+            payload += commands(following)
         wire = self._live()
         self._lost_after_dot = None
         try:
@@ -283,39 +259,7 @@ class SmtpConnection:
         return self._wire
 
 
-def is_transient(err: DeliveryError) -> bool:
-    """Say whether a failed connection may work in a minute: a 421 greeting, a refused or
-    reset connection, a TLS handshake cut short (not a refused login or certificate)."""
-    cause = err.__cause__
-    if isinstance(cause, smtplib.SMTPConnectError):
-        return 400 <= cause.smtp_code < 500
-    return isinstance(
-        cause, ConnectionRefusedError | ConnectionResetError | ssl.SSLEOFError | TimeoutError
-    )
-
-
 def probe(settings: Smtp) -> None:
     """Connect, secure, log in and leave; raise DeliveryError if any step fails."""
     with SmtpConnection(settings):
         pass
-
-
-def _mail(envelope: Envelope) -> bytes:
-    return f"MAIL FROM:<{envelope.sender}>\r\n".encode("ascii")
-
-
-def _rcpt(envelope: Envelope) -> bytes:
-    return f"RCPT TO:<{envelope.recipient}>\r\n".encode("ascii")
-
-
-def _commands(envelope: Envelope) -> bytes:
-    return _mail(envelope) + _rcpt(envelope) + b"DATA\r\n"
-
-
-def _dot_stuff(data: bytes) -> bytes:
-    """Return data escaped for DATA and terminated (RFC 5321 4.5.2), as smtplib would."""
-    # bytes.replace does what smtplib's re.sub(rb"(?m)^\.", ...) does, ~20x faster.
-    stuffed = (b"." if data.startswith(b".") else b"") + data.replace(b"\n.", b"\n..")
-    if not stuffed.endswith(b"\r\n"):
-        stuffed += b"\r\n"
-    return stuffed + b".\r\n"
