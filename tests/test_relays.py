@@ -28,6 +28,7 @@ def test_a_spent_quota_stops_the_run_and_fails_nobody(
     assert "in 24 hours" in err
     said = status()
     assert "2 sent" in said and "failed" not in said.split("\n")[0], said
+    assert "pending after" in said and "SubmissionQuotaExceeded" in said  # who waits, and why
     # The relay's quota is renewed: the rest goes out, nobody twice.
     fixed = make_smtp_server()
     make_folder(isolated, fixed, emails)

@@ -58,8 +58,12 @@ class Queries:
         return self._rows("issue_id = ?", (issue_id,))
 
     def problems(self, issue_id: str | None) -> Iterator[Row]:
-        """Yield the failed, deferred and unknown rows of one issue, or of every issue."""
-        where = "state IN ('failed', 'deferred', 'unknown')"
+        """Yield the failed, deferred and unknown rows of one issue, or of every issue, and the
+        pending ones a refusal of the sender sent back to wait (they say why)."""
+        where = (
+            "(state IN ('failed', 'deferred', 'unknown') "
+            "OR (state = 'pending' AND last_code IS NOT NULL))"
+        )
         if issue_id is None:
             return self._rows(where, ())
         return self._rows(f"issue_id = ? AND {where}", (issue_id,))
