@@ -19,7 +19,7 @@ from mailer.recipients import (
     Recipient,
     RecipientScan,
     iter_recipients,
-    load_unsubscribed,
+    load_suppressed,
     scan_recipients,
 )
 from mailer.render import Rendered, render_issue, sample_email
@@ -98,7 +98,7 @@ def prepare_send(
     # The settings' list belongs to the newsletter folder, never to the current directory
     # (cron starts in $HOME): a stray recipients.csv there must not receive another issue.
     path = recipients_path or newsletter.recipients_path
-    unsubscribed = frozenset(load_unsubscribed(newsletter.unsubscribed_path))
+    unsubscribed = frozenset(load_suppressed(newsletter))  # by hand, bounced, complained
     if proof:  # a proof goes to the addresses given; the list is not needed
         scan = RecipientScan(path, ["email"], valid=0)
     else:
