@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+import mailer.inbox.run
+from mailer.errors import RecipientsError
 from mailer.folder import Newsletter
+from mailer.inbox import LocalMailbox, process_inbox
 from mailer.recipients import load_suppressed
+from mailer.send import utc_now
 from tests.conftest import REPO_DIR
-from tests.sending import ISSUE, SAMPLE, cli, deliveries, make_folder
+from tests.sending import ISSUE, SAMPLE, SECRET, cli, deliveries, make_folder
 from tests.smtp_servers import MakeServer, SmtpServer
 
 FIXTURES = REPO_DIR / "tests" / "fixtures" / "inbox"
@@ -237,3 +241,41 @@ def test_wrong_sources_are_usage_errors_without_a_traceback(
     assert code == 1 and "file.txt:1: not an mbox file" in err
     code, _out, err = cli("inbox", "--imap")
     assert code == 1 and "no [inbox] host" in err
+
+
+class _CrashOnMove(LocalMailbox):
+    """A mailbox whose move fails, as if the process died after recording the batch."""
+
+    def done(self, ids: list[str]) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_crash_after_recording_loses_nothing_and_counts_nothing_twice(
+    sent: SmtpServer, isolated: Path
+) -> None:
+    box = make_maildir(isolated.parent / "bounces", fixture_bytes())
+    newsletter = Newsletter(isolated, environ={"MAILER_UNSUBSCRIBE_SECRET": SECRET})
+    with pytest.raises(KeyboardInterrupt):
+        process_inbox(newsletter, _CrashOnMove(box, "maildir"), dry_run=False, now=utc_now())
+    assert suppressed(isolated) == BOUNCED  # recorded before the move
+    report = process_inbox(newsletter, LocalMailbox(box, "maildir"), dry_run=False, now=utc_now())
+    assert (report.already, sum(report.kinds.values())) == (9, 0)
+    assert suppressed(isolated) == BOUNCED
+
+
+def test_a_crash_before_recording_reads_the_batch_again(
+    sent: SmtpServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = make_maildir(isolated.parent / "bounces", fixture_bytes())
+    newsletter = Newsletter(isolated, environ={"MAILER_UNSUBSCRIBE_SECRET": SECRET})
+
+    def full_disk(*args: object, **kwargs: object) -> str:
+        raise RecipientsError("suppressed.csv: cannot write (No space left on device)")
+
+    monkeypatch.setattr(mailer.inbox.run, "record_suppressions", full_disk)
+    with pytest.raises(RecipientsError):
+        process_inbox(newsletter, LocalMailbox(box, "maildir"), dry_run=False, now=utc_now())
+    monkeypatch.undo()
+    report = process_inbox(newsletter, LocalMailbox(box, "maildir"), dry_run=False, now=utc_now())
+    assert (report.already, sum(report.kinds.values())) == (0, 9)  # nothing was lost
+    assert suppressed(isolated) == BOUNCED
