@@ -111,6 +111,26 @@ class Schedule(_Strict):
         return value
 
 
+class Inbox(_Strict):
+    """The return mailbox `mailer inbox --imap` reads: bounces, complaints, unsubscribe mails."""
+
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str | None = None
+    password: SecretStr | None = Field(default=None, exclude=True)
+    folder: str = "INBOX"
+    processed_folder: str = "mailer-processed"
+    ca_file: Path | None = None
+    allow_insecure: bool = False
+    timeout: float = Field(default=30.0, gt=0)
+
+    @property
+    def effective_port(self) -> int:
+        """Return the port, defaulting by security (993, or 143)."""
+        return self.port or (993 if self.security == "ssl" else 143)
+
+
 class Settings(_Strict):
     """Everything mailer.toml can say."""
 
@@ -132,6 +152,7 @@ class Settings(_Strict):
     smtp: Smtp = Smtp()
     limits: Limits = Limits()
     schedule: Schedule = Schedule()
+    inbox: Inbox = Inbox()
     # batched: one fsync per batch of reservations; strict: one per message (see mailer.ledger)
     durability: Literal["batched", "strict"] = "batched"
     unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)
@@ -243,6 +264,14 @@ def read_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         elif key == "username" and variable in env:
             smtp[key] = None  # MAILER_SMTP_USERNAME= (empty): no login
     raw["smtp"] = smtp
+    inbox = raw.get("inbox")
+    if isinstance(inbox, dict) and "password" in inbox:
+        raise SettingsError(
+            f"{shown}:{key_line(text, 'password')}: inbox.password: secrets do not belong in "
+            "files; remove it and set MAILER_INBOX_PASSWORD"
+        )
+    if env.get("MAILER_INBOX_PASSWORD") and (inbox is None or isinstance(inbox, dict)):
+        raw["inbox"] = {**(inbox or {}), "password": env["MAILER_INBOX_PASSWORD"]}
     if "unsubscribe_secret" in raw:
         raise SettingsError(
             f"{shown}:{key_line(text, 'unsubscribe_secret')}: unsubscribe_secret: secrets do "

@@ -4,9 +4,11 @@
     issues/*.yaml         one file per issue
     layouts/<name>/       the folder's own layouts (the built-in ones ship in mailer/skeleton)
     recipients.csv        the list (settings: recipients)
-    unsubscribed.csv      addresses never to send to again
+    unsubscribed.csv      addresses never to send to again (by hand)
+    suppressed.csv        addresses suppressed with a reason: bounces, complaints, unsubscribes
     build/                what compose writes; build/outbox/<issue>/ (dry runs), build/archive/
-    .mailer/              state: ledger.sqlite3, lock, log
+    .mailer/              state: ledger.sqlite3, lock, log, inbox.sqlite3 and
+                          inbox.lock, suppress-queue.csv
 
 No other module spells one of these names.
 """
@@ -30,6 +32,9 @@ LEDGER_FILE = STATE_DIR / "ledger.sqlite3"
 JOURNAL_FILE = STATE_DIR / "journal"
 LOCK_FILE = STATE_DIR / "lock"
 LOG_FILE = STATE_DIR / "log"
+INBOX_FILE = STATE_DIR / "inbox.sqlite3"
+INBOX_LOCK_FILE = STATE_DIR / "inbox.lock"
+SUPPRESS_QUEUE_FILE = STATE_DIR / "suppress-queue.csv"
 GITIGNORE = f"""# mailer: what is built or kept per machine, and the real list of people
 build/
 {STATE_DIR}/
@@ -107,6 +112,25 @@ class Newsletter:
     @property
     def unsubscribed_path(self) -> Path:
         return self.dir / "unsubscribed.csv"
+
+    @property
+    def suppressed_path(self) -> Path:
+        return self.dir / "suppressed.csv"
+
+    @property
+    def suppress_queue_path(self) -> Path:
+        """Return where suppressions wait while a send holds the folder lock."""
+        return self.dir / SUPPRESS_QUEUE_FILE
+
+    @property
+    def inbox_path(self) -> Path:
+        """Return the inbox's memory: messages processed, soft bounces, refusals seen."""
+        return self.dir / INBOX_FILE
+
+    @property
+    def inbox_lock_path(self) -> Path:
+        """Return the lock that keeps two `mailer inbox` runs apart."""
+        return self.dir / INBOX_LOCK_FILE
 
     @property
     def recipients_path(self) -> Path:

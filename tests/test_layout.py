@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"checks"},
     {"compose", "publish"},
     {"send"},
+    {"inbox"},
     {"schedule", "scaffold"},
     {"cli"},
     {"__main__"},

@@ -26,6 +26,7 @@ from mailer.mime import (
     MessageError,
     MessageFactory,
     encode_part,
+    read_unsubscribe_token,
     unsubscribe_token,
     verify_unsubscribe_token,
 )
@@ -233,10 +234,13 @@ def test_https_and_mailto_both_go_in_list_unsubscribe_with_one_click(newsletter:
     made = factory(config, rendered)
     message = parse(made.build(SAM, now=NOW))
     url = made.unsubscribe_url(SAM["email"])
-    assert url.startswith("https://northfield-safeguarding.example/newsletter/unsubscribe?email=")
-    assert message["List-Unsubscribe"] == (
-        f"<{url}>, <mailto:unsubscribe@northfield-safeguarding.example?subject=unsubscribe>"
+    assert url.startswith("https://northfield-safeguarding.example/newsletter/unsubscribe?token=")
+    mailto = made.unsubscribe_mailto(SAM["email"])
+    assert mailto == (
+        "mailto:unsubscribe@northfield-safeguarding.example?subject=unsubscribe%20"
+        + unsubscribe_token(SECRET, config.list_id, SAM["email"])
     )
+    assert message["List-Unsubscribe"] == f"<{url}>, <{mailto}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = contents(message)
     assert f"Unsubscribe: {url}" in text
@@ -278,10 +282,12 @@ def test_the_unsubscribe_token_verifies_and_a_tampered_one_does_not(newsletter: 
     config, rendered = sample(newsletter)
     url = factory(config, rendered).unsubscribe_url("sam@x.org")
     query = parse_qs(urlsplit(url).query)
-    assert query["email"] == ["sam@x.org"]
+    assert "sam" not in url and list(query) == ["token"]  # opaque: no address in clear
     [token] = query["token"]
     list_id = config.list_id
     assert token == unsubscribe_token(SECRET, list_id, "sam@x.org")
+    assert read_unsubscribe_token(SECRET, list_id, token) == "sam@x.org"
+    assert read_unsubscribe_token("other-secret", list_id, token) is None
     assert verify_unsubscribe_token(SECRET, list_id, "sam@x.org", token)
     assert verify_unsubscribe_token(SECRET, list_id, "Sam@X.org", token)
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")

@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperCommand
 
 from mailer.cli.compose import archive, check, compose, init, validate
+from mailer.cli.inbox import inbox, serve_unsubscribe
 from mailer.cli.ledger import ledger_app
 from mailer.cli.output import Options, start_console
 from mailer.cli.schedule import schedule, send_due
@@ -72,6 +73,8 @@ for command in (init, validate, compose, check, archive, send, status, unsubscri
     app.command(cls=Command)(command)
 app.command("send-due", cls=Command)(send_due)
 app.command(cls=Command)(schedule)
+app.command(cls=Command)(inbox)
+app.command("serve-unsubscribe", cls=Command)(serve_unsubscribe)
 app.add_typer(ledger_app)
 
 

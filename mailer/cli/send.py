@@ -201,11 +201,16 @@ def status(
     Example: mailer status 2023-10-20-ld-newsletter --csv failures.csv
     """
     from mailer.folder import Newsletter
+    from mailer.inbox import count_suppressions
     from mailer.ledger import export_problems_csv, read_status
 
     newsletter = Newsletter(options(ctx).folder)
     run(lambda: newsletter.settings)  # a wrong --dir says so, not "nothing sent yet"
     statuses = run(lambda: read_status(newsletter.dir, Path(issue).stem if issue else None))
+    off = run(lambda: count_suppressions(newsletter))
+    if off:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(off.items()))
+        say(f"suppressed: {sum(off.values())} address(es) no send reaches ({reasons})")
     if not statuses:
         say("nothing has been sent from this folder yet")
         return
@@ -240,8 +245,15 @@ def unsubscribe(
     addresses: Annotated[
         list[str], typer.Argument(metavar="ADDRESS", help="Addresses never to send to again.")
     ],
+    undo: Annotated[
+        bool,
+        typer.Option("--undo", help="Put them back on: off unsubscribed.csv and suppressed.csv."),
+    ] = False,
+    note: Annotated[
+        str, typer.Option("--note", metavar="TEXT", help="With --undo: why, for the record.")
+    ] = "",
 ) -> None:
-    """Add addresses to unsubscribed.csv; no later send will reach them.
+    """Add addresses to unsubscribed.csv; no later send will reach them (--undo: reinstate).
 
     Example: mailer unsubscribe sam@example.org
     """
@@ -251,6 +263,14 @@ def unsubscribe(
 
     newsletter = Newsletter(options(ctx).folder)
     run(lambda: newsletter.settings)  # never unsubscribe in the wrong folder
+    if undo:
+        from mailer.inbox import reinstate
+
+        was = run(lambda: reinstate(newsletter, addresses, note, utc_now()))
+        for address in addresses:
+            found = was.get(address.strip())
+            say(f"{address}: {'reinstated (was ' + found + ')' if found else 'not suppressed'}")
+        return
     path = newsletter.unsubscribed_path
     added = run(lambda: append_unsubscribed(path, addresses, utc_now()))
     for address in addresses:

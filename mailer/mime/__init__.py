@@ -3,7 +3,11 @@
 from mailer.mime.factory import TEST_PREFIX, BuiltMessage, MessageFactory
 from mailer.mime.headers import MessageError
 from mailer.mime.quoted_printable import encode_part
-from mailer.mime.tokens import unsubscribe_token, verify_unsubscribe_token
+from mailer.mime.tokens import (
+    read_unsubscribe_token,
+    unsubscribe_token,
+    verify_unsubscribe_token,
+)
 
 __all__ = [
     "TEST_PREFIX",
@@ -11,6 +15,7 @@ __all__ = [
     "MessageError",
     "MessageFactory",
     "encode_part",
+    "read_unsubscribe_token",
     "unsubscribe_token",
     "verify_unsubscribe_token",
 ]

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, formataddr
-from urllib.parse import quote
 
 from mailer.addresses import address_key, ascii_domain, validate_address, wire_address
 from mailer.config import Settings
@@ -121,10 +120,19 @@ class MessageFactory:
         """Return this recipient's one-click unsubscribe URL, or the mailto one."""
         base = self._settings.unsubscribe_url
         if base is None:
-            return self._mailto or ""
+            return self.unsubscribe_mailto(address_key) or ""
         token = unsubscribe_token(self._secret, self._settings.list_id, address_key)
         separator = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
-        return f"{base}{separator}email={quote(address_key, safe='')}&token={token}"
+        return f"{base}{separator}token={token}"  # opaque: no address in the URL
+
+    def unsubscribe_mailto(self, address_key: str) -> str | None:
+        """Return the mailto link, its subject carrying this recipient's token when we can."""
+        if self._mailto is None or not self._secret:
+            return self._mailto
+        # The token, not the From of the request, says who leaves: one reader cannot
+        # unsubscribe another, and a forwarded link still unsubscribes the right one.
+        token = unsubscribe_token(self._secret, self._settings.list_id, address_key)
+        return f"{self._mailto}%20{token}"
 
     def build(self, fields: Mapping[str, str], *, now: datetime) -> BuiltMessage:
         """Return one recipient's message; raise MessageError for a header we refuse."""
@@ -152,7 +160,7 @@ class MessageFactory:
             raise MessageError(f"{address}: Subject: {problem}; refusing to send")
         message_id = self.message_id(key)
         links = [f"<{unsubscribe}>"] if self._settings.unsubscribe_url else []
-        links += [f"<{self._mailto}>"] if self._mailto else []
+        links += [f"<{self.unsubscribe_mailto(key)}>"] if self._mailto else []
         personal = {
             "To": format_header("To", to_address, address),
             "Subject": format_header("Subject", text_value(subject), address),

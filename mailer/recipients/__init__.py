@@ -8,17 +8,38 @@ from mailer.recipients.scan import (
     iter_recipients,
     scan_recipients,
 )
-from mailer.recipients.unsubscribed import append_unsubscribed, load_unsubscribed
+from mailer.recipients.suppressed import (
+    Suppression,
+    append_queued,
+    drained_queue,
+    read_suppressions,
+    suppressed_now,
+    write_suppressions,
+)
+from mailer.recipients.unsubscribed import (
+    append_unsubscribed,
+    load_suppressed,
+    load_unsubscribed,
+    remove_unsubscribed,
+)
 
 __all__ = [
     "DELIMITERS",
     "Recipient",
     "RecipientScan",
     "Status",
+    "Suppression",
+    "append_queued",
     "append_unsubscribed",
+    "drained_queue",
     "iter_recipients",
+    "load_suppressed",
     "load_unsubscribed",
     "normalise_column",
+    "read_suppressions",
+    "remove_unsubscribed",
     "scan_recipients",
     "sniff_delimiter",
+    "suppressed_now",
+    "write_suppressions",
 ]

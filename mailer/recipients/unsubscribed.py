@@ -10,7 +10,9 @@ from pathlib import Path
 
 from mailer.addresses import SEPARATORS, address_key, validate_address
 from mailer.errors import Problem, RecipientsError
+from mailer.folder import Newsletter
 from mailer.recipients.csvfile import CsvFile
+from mailer.recipients.suppressed import read_suppressions, replace_file, suppressed_now
 
 
 def load_unsubscribed(path: Path) -> set[str]:
@@ -79,3 +81,37 @@ def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as raw:
         raw.seek(-1, os.SEEK_END)
         return raw.read(1) in (b"\n", b"\r")
+
+
+def load_suppressed(newsletter: Newsletter) -> set[str]:
+    """Return every address key not to send to: unsubscribed.csv, suppressed.csv, the queue."""
+    # The queue first: a drain moves its rows into suppressed.csv before removing it.
+    queued = read_suppressions(newsletter.suppress_queue_path, header=False)
+    rows = read_suppressions(newsletter.suppressed_path) + queued
+    return load_unsubscribed(newsletter.unsubscribed_path) | suppressed_now(rows).keys()
+
+
+def remove_unsubscribed(path: Path, keys: set[str]) -> list[str]:
+    """Take the rows of these address keys out of unsubscribed.csv; return their addresses.
+
+    Every other line stays byte for byte; the file is replaced atomically.
+    """
+    if not path.exists():
+        return []
+    source = CsvFile(path, "utf-8-sig")
+    drop: set[int] = set()
+    removed: list[str] = []
+    try:
+        for start, end, cells in source.rows():
+            cell = cells[source.email_index] if len(cells) > source.email_index else ""
+            found = [p for p in SEPARATORS.split(cell) if p and address_key(p) in keys]
+            if found:
+                drop.update(range(start, end + 1))
+                removed += found
+    finally:
+        source.close()
+    if removed:
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = b"".join(line for number, line in enumerate(lines, 1) if number not in drop)
+        replace_file(path, kept)
+    return removed

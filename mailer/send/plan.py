@@ -19,7 +19,7 @@ from mailer.recipients import (
     Recipient,
     RecipientScan,
     iter_recipients,
-    load_unsubscribed,
+    load_suppressed,
     scan_recipients,
 )
 from mailer.render import Rendered, render_issue, sample_email
@@ -104,7 +104,7 @@ def prepare_send(
     # The settings' list belongs to the newsletter folder, never to the current directory
     # (cron starts in $HOME): a stray recipients.csv there must not receive another issue.
     path = recipients_path or newsletter.recipients_path
-    unsubscribed = frozenset(load_unsubscribed(newsletter.unsubscribed_path))
+    unsubscribed = frozenset(load_suppressed(newsletter))  # by hand, bounced, complained
     needed = {} if proof else columns_without_default(rendered.table.expressions)
     if proof:  # a proof goes to the addresses given; the list is not needed
         scan = RecipientScan(path, ["email"], valid=0)
