@@ -6,7 +6,7 @@
     recipients.csv        the list (settings: recipients)
     unsubscribed.csv      addresses never to send to again
     build/                what compose writes; build/outbox/<issue>/ (dry runs), build/archive/
-    .mailer/              state: ledger.sqlite3, lock, log
+    .mailer/              state: ledger.sqlite3, lock, log, send-due.said
 
 No other module spells one of these names.
 """
@@ -29,6 +29,7 @@ STATE_DIR = Path(".mailer")
 LEDGER_FILE = STATE_DIR / "ledger.sqlite3"
 LOCK_FILE = STATE_DIR / "lock"
 LOG_FILE = STATE_DIR / "log"
+SAID_FILE = STATE_DIR / "send-due.said"  # what the last send-due printed: cron mails it once
 GITIGNORE = f"""# mailer: what is built or kept per machine, and the real list of people
 build/
 {STATE_DIR}/
@@ -98,6 +99,10 @@ class Newsletter:
     @property
     def log_path(self) -> Path:
         return self.dir / LOG_FILE
+
+    @property
+    def said_path(self) -> Path:
+        return self.dir / SAID_FILE
 
     @property
     def unsubscribed_path(self) -> Path:
