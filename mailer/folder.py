@@ -127,8 +127,18 @@ class Newsletter:
         return str(path.relative_to(self.dir)) if path.is_relative_to(self.dir) else str(path)
 
     def layout_dir(self, name: str) -> Path:
-        """Return layouts/<name>, or the built-in layout of that name; raise TemplateError."""
-        for candidate in (self.layouts_dir / name, BUILTIN_LAYOUTS_DIR / name):
+        """Return layouts/<name>, or the built-in layout of that name; raise TemplateError.
+
+        A layout folder that is a symbolic link is refused: everything in an email comes from
+        inside the newsletter folder (or mailer's own layouts).
+        """
+        own = self.layouts_dir / name
+        if own.is_symlink():
+            raise TemplateError(
+                f"{own}: a symbolic link; a layout must be a folder inside {self.layouts_dir}: "
+                "copy it in instead"
+            )
+        for candidate in (own, BUILTIN_LAYOUTS_DIR / name):
             if (candidate / BASE_TEMPLATE).is_file():
                 return candidate
         raise TemplateError(
