@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,7 +17,10 @@ from mailer.errors import TemplateError
 from mailer.folder import load_settings
 from mailer.issue import load_issue
 from mailer.render import Personalised, render_sample
+from mailer.schedule import Reporter, send_due
 from tests.conftest import REPO_DIR
+from tests.sending import make_folder
+from tests.smtp_servers import MakeServer
 
 ISSUE = """subject: News
 date: 2023-10-20
@@ -207,3 +211,29 @@ def test_an_include_cannot_reach_outside_the_layout(layout: Path, tmp_path: Path
     )
     with pytest.raises(TemplateError, match=r"not found|unable to load included template"):
         render(layout.parent.parent)
+
+
+def test_send_due_holds_an_issue_whose_layout_imports_css_instead_of_hanging(
+    isolated: Path,
+    css_server: tuple[str, list[str]],
+    make_smtp_server: MakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reported: the fetch had no timeout, send-due hung holding the lock, and every later
+    # cron run exited 75 without a word.
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret")
+    server, requests = css_server
+    smtp = make_smtp_server()
+    make_folder(isolated, smtp, ["a@example.org"])
+    shutil.copytree(REPO_DIR / "layouts" / "default", isolated / "layouts" / "default")
+    style = '<mj-style inline="inline">'
+    edit(isolated / "layouts/default/base.mjml.j2", style, f"{style}@import url({server}/x.css);")
+    printed: list[str] = []
+    out = Reporter(said=printed.append, failed=printed.append, noted=printed.append)
+    send_at = datetime(2023, 10, 20, 8, 1, tzinfo=UTC)  # the sample's, a minute later
+    result = send_due(isolated, load_settings(isolated), send_at, out)
+    assert (result.exit_code, requests, smtp.received) == (1, [], [])
+    assert printed[0].startswith(
+        "issues/2023-10-20-ld-newsletter.yaml: not sent, held back: "
+        "layouts/default/base.mjml.j2:18: the layout's CSS imports"
+    )

@@ -106,3 +106,17 @@ def test_an_invalid_file_due_now_is_said_once_again_only_after_it_was_fixed_betw
     assert code == 1 and len(printed) == 1 and "subjct" in printed[0]
     issue.write_text(broken, encoding="utf-8")  # the first mistake again: said again
     assert tick(isolated, SEND_AT + timedelta(minutes=21))[1] == first[1]
+
+
+def test_a_server_failure_that_repeats_is_said_once_and_news_when_it_ends(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server(refuse_sender=True)
+    make_folder(isolated, server, addresses(2))
+    code, printed, _logged = tick(isolated, SEND_AT + timedelta(minutes=1))
+    assert code == 4 and "refuses mail from" in printed[0]
+    code, again, logged = tick(isolated, SEND_AT + timedelta(minutes=6))
+    assert (code, again, logged) == (4, [], printed)  # exit code for the log, silence for cron
+    server.recorder.faults.refuse_sender = False
+    code, printed, _logged = tick(isolated, SEND_AT + timedelta(minutes=11))
+    assert code == 0 and printed[0].startswith(f"{STEM}: sent 2 now")
