@@ -7,8 +7,8 @@
     unsubscribed.csv      addresses never to send to again (by hand)
     suppressed.csv        addresses suppressed with a reason: bounces, complaints, unsubscribes
     build/                what compose writes; build/outbox/<issue>/ (dry runs), build/archive/
-    .mailer/              state: ledger.sqlite3, lock, log, inbox.sqlite3 and
-                          inbox.lock, suppress-queue.csv
+    .mailer/              state: ledger.sqlite3 and its journal, lock, log, send-due.said,
+                          inbox.sqlite3 and inbox.lock, suppress-queue.csv
 
 No other module spells one of these names.
 """
@@ -35,6 +35,7 @@ LOG_FILE = STATE_DIR / "log"
 INBOX_FILE = STATE_DIR / "inbox.sqlite3"
 INBOX_LOCK_FILE = STATE_DIR / "inbox.lock"
 SUPPRESS_QUEUE_FILE = STATE_DIR / "suppress-queue.csv"
+SAID_FILE = STATE_DIR / "send-due.said"  # what the last send-due printed: cron mails it once
 GITIGNORE = f"""# mailer: what is built or kept per machine, and the real list of people
 build/
 {STATE_DIR}/
@@ -110,6 +111,10 @@ class Newsletter:
         return self.dir / LOG_FILE
 
     @property
+    def said_path(self) -> Path:
+        return self.dir / SAID_FILE
+
+    @property
     def unsubscribed_path(self) -> Path:
         return self.dir / "unsubscribed.csv"
 
@@ -151,8 +156,18 @@ class Newsletter:
         return str(path.relative_to(self.dir)) if path.is_relative_to(self.dir) else str(path)
 
     def layout_dir(self, name: str) -> Path:
-        """Return layouts/<name>, or the built-in layout of that name; raise TemplateError."""
-        for candidate in (self.layouts_dir / name, BUILTIN_LAYOUTS_DIR / name):
+        """Return layouts/<name>, or the built-in layout of that name; raise TemplateError.
+
+        A layout folder that is a symbolic link is refused: everything in an email comes from
+        inside the newsletter folder (or mailer's own layouts).
+        """
+        own = self.layouts_dir / name
+        if own.is_symlink():
+            raise TemplateError(
+                f"{own}: a symbolic link; a layout must be a folder inside {self.layouts_dir}: "
+                "copy it in instead"
+            )
+        for candidate in (own, BUILTIN_LAYOUTS_DIR / name):
             if (candidate / BASE_TEMPLATE).is_file():
                 return candidate
         raise TemplateError(

@@ -16,7 +16,7 @@ import pytest
 
 from mailer.checks import archive_warnings
 from mailer.compose import compose_issue
-from mailer.errors import IssueError, MailerError
+from mailer.errors import MailerError
 from mailer.folder import LEDGER_FILE, load_settings, view_url
 from mailer.issue import load_issue
 from mailer.ledger import Ledger
@@ -147,14 +147,16 @@ def test_all_includes_every_issue(folder: Path) -> None:
     assert report.skipped == []
 
 
-def test_an_invalid_issue_stops_the_build_naming_every_problem(folder: Path) -> None:
+def test_invalid_issues_are_reported_naming_every_problem_and_the_rest_is_built(
+    folder: Path,
+) -> None:
     (folder / "issues" / "bad-1.yaml").write_text("subject: x\ndate: soon\nblocks: []\n")
     (folder / "issues" / "bad-2.yaml").write_text("date: 2023-10-20\nblocks: [{type: nope}]\n")
-    with pytest.raises(IssueError) as caught:
-        build(folder)
-    places = {problem.path for problem in caught.value.problems}
+    report = build_archive(folder, folder / "out", now=NOW)
+    places = {problem.path for error in report.invalid for problem in error.problems}
     assert places == {"issues/bad-1.yaml", "issues/bad-2.yaml"}
-    assert not (folder / "build" / "archive").exists()
+    assert report.issues == [OTHER_STEM, SAMPLE_STEM]
+    assert (folder / "out" / f"{SAMPLE_STEM}.html").is_file()
 
 
 # The pages

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from lxml.etree import _Element
 
 from mailer.addresses import validate_address
-from mailer.checks.base import Email, Finding, Severity, text_of
+from mailer.checks.base import Email, Finding, Severity, is_hidden, style_of, text_of
 from mailer.issue import TOKEN, check_url
 
 # Link text that says nothing out of context (WCAG 2.4.4): screen-reader users often
@@ -92,6 +92,7 @@ def check_links(email: Email) -> list[Finding]:
     for link in links:
         findings += _check_one(link)
     findings += _ambiguous(links)
+    findings += _check_unsubscribe(email, links)
     return findings
 
 
@@ -182,3 +183,56 @@ def _ambiguous(links: list[Link]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _check_unsubscribe(email: Email, links: list[Link]) -> list[Finding]:
+    """Error unless a reader can see and follow an unsubscribe link.
+
+    Gmail and Yahoo require one in the body of bulk mail (besides RFC 8058's header), and so
+    do the laws on marketing mail (CAN-SPAM, PECR); a layout can drop it or hide it.
+    """
+    settings = email.settings
+    mailto = f"mailto:{settings.unsubscribe_mailto}" if settings.unsubscribe_mailto else None
+    targets = tuple(t.casefold() for t in (settings.unsubscribe_url, mailto) if t)
+    found = [
+        link
+        for link in links
+        if link.attribute == "href"
+        and link.element.tag == "a"
+        and link.url.casefold().startswith(targets)
+    ]
+    if any(_visible(link) for link in found):
+        return []
+    what = "has no unsubscribe link" if not found else "hides its unsubscribe link"
+    return [
+        Finding(
+            "error",
+            "links",
+            f'the footer in the HTML (layout "{email.layout}")',
+            f"the email {what}: readers must be able to leave the list, and Gmail and Yahoo "
+            "treat bulk mail without a visible one as spam",
+            'keep <a href="{{ unsubscribe_url }}">Unsubscribe</a>, visible, in the layout',
+        )
+    ]
+
+
+def _visible(link: Link) -> bool:
+    """Say whether a link is shown with words a reader can see (not hidden, not 0 px)."""
+    if not link.text.strip() or is_hidden(link.element):
+        return False
+    nodes = [link.element, *link.element.iterancestors()]
+    styles = [style_of(node) for node in nodes]
+    # The nearest font-size counts: MJML sets 0 on cells to kill the gaps between columns.
+    if _zero(next((style["font-size"] for style in styles if "font-size" in style), "")):
+        return False
+    for node, style in zip(nodes, styles, strict=True):
+        if node.get("hidden") is not None:
+            return False
+        if _zero(style.get("max-height", "")) and style.get("overflow") == "hidden":
+            return False
+    return True
+
+
+def _zero(value: str) -> bool:
+    """Say whether a CSS length is zero: 0, 0px, 0.0em, 0 !important."""
+    return re.fullmatch(r"0+(\.0*)?\s*(px|em|rem|pt|%)?\s*(!important)?", value.strip()) is not None

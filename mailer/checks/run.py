@@ -25,7 +25,7 @@ from mailer.config import Settings, key_line
 from mailer.errors import MailerError, shown_path
 from mailer.folder import SETTINGS_FILE, Newsletter
 from mailer.issue import LoadedIssue, Loc, YamlSource, load_issue
-from mailer.render import Personalised, render_sample
+from mailer.render import Personalised, layout_files, render_sample
 
 CHECKS = ("size", "links", "dates", "accessibility", "clients", "text")
 _LOC_PART = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
@@ -159,7 +159,7 @@ def _in_layout_files(finding: Finding, folder: Path, layout: str) -> str | None:
         directory = Newsletter(folder).layout_dir(layout)
     except MailerError:  # the layout is gone: the HTML element is all there is to show
         return None
-    files = sorted(directory.rglob("*.j2"))
+    files = list(layout_files(directory))
     for needle in needles:
         for path in files:
             line = _line_in(path, re.escape(needle))

@@ -189,6 +189,8 @@ def archive(
 ) -> None:
     """Build the web archive: an index, a page per issue, an Atom feed and calendar files.
 
+    An issue file that cannot be loaded is reported and left out (its page from the last
+    build is kept); the others are built, then the exit code is 1.
     Example: mailer archive --out public/newsletter
     """
     from datetime import UTC, datetime
@@ -209,6 +211,15 @@ def archive(
         say(
             f"left out (not sent, not yet due; --all includes them): {', '.join(report.skipped)}",
         )
+    for error in report.invalid:
+        fail(str(error))
+    if report.invalid:
+        kept = f"; kept their pages from the last build: {', '.join(report.kept)}"
+        fail(
+            f"left out {len(report.invalid)} issue file(s) that cannot be loaded"
+            f"{kept if report.kept else ''}; fix them (`mailer validate`) and run archive again"
+        )
+        raise typer.Exit(1)
 
 
 def _open_in_browser(path: Path) -> None:

@@ -45,7 +45,8 @@ def schedule(
 ) -> None:
     """List the issues with their send_at and state: scheduled, due, sending, sent, late, failed.
 
-    Example: mailer schedule --cron
+    An issue file that cannot be loaded is listed as invalid and its errors follow the list
+    (exit 1). Example: mailer schedule --cron
     """
     from datetime import UTC, datetime
 
@@ -68,6 +69,11 @@ def schedule(
         counts = ", ".join(f"{n} {state}" for state, n in entry.counts.items() if n)
         details = "; ".join(part for part in (counts, entry.note) if part)
         typer.echo(f"{entry.stem:40} {when:22} {entry.state:11} {details}".rstrip())
+    invalid = [entry.error for entry in entries if entry.error is not None]
+    for error in invalid:
+        fail(str(error))
+    if invalid:
+        raise typer.Exit(1)
 
 
 def _mailer_command() -> str:

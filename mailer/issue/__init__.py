@@ -1,6 +1,6 @@
 """The issue: its schema, loading and validation with line numbers, Markdown, placeholders."""
 
-from mailer.issue.load import LoadedIssue, load_issue, load_issues
+from mailer.issue.load import LoadedIssue, load_issue, load_issues, try_load_issue
 from mailer.issue.markdown import (
     TEXT_WIDTH,
     check_markdown,
@@ -36,10 +36,11 @@ from mailer.issue.schema import (
     TextBlock,
     as_moment,
 )
-from mailer.issue.source import Loc, YamlSource, dotted, load_yaml
+from mailer.issue.source import MAX_ISSUE_BYTES, Loc, YamlSource, dotted, load_yaml
 
 __all__ = [
     "BLOCK_TYPES",
+    "MAX_ISSUE_BYTES",
     "PLACEHOLDER",
     "TEXT_WIDTH",
     "TOKEN",
@@ -75,4 +76,5 @@ __all__ = [
     "load_yaml",
     "markdown_to_html",
     "markdown_to_text",
+    "try_load_issue",
 ]

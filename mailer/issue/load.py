@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mailer.errors import IssueError, Problem
+from mailer.errors import IssueError, MailerError, Problem
 from mailer.issue.markdown import check_markdown, check_url
 from mailer.issue.placeholders import check_placeholders
 from mailer.issue.schema import BLOCK_TYPES, Issue
@@ -56,8 +55,29 @@ def load_issue(path: Path, display: str | None = None) -> LoadedIssue:
         problems.sort(key=lambda p: (p.line or 0, p.column or 0))
         noun = "problem" if len(problems) == 1 else "problems"
         raise IssueError(f"{source.path}: {len(problems)} {noun}", problems)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return LoadedIssue(path, issue, digest, tuple(warnings), source)
+    return LoadedIssue(path, issue, source.digest, tuple(warnings), source)
+
+
+def try_load_issue(path: Path, display: str | None = None) -> LoadedIssue | IssueError:
+    """Load an issue for a command that goes on to other files: return the error, not raise it.
+
+    Whatever goes wrong with one file (a loader bug included) becomes an IssueError naming
+    the file, so that one bad file never stops the others.
+    """
+    shown = display or str(path)
+    try:
+        return load_issue(path, shown)
+    except IssueError as err:
+        return err
+    except MailerError as err:
+        failed = IssueError(str(err), err.problems)
+    except Exception as err:  # a bug, but only this file's: the other issues go on
+        failed = IssueError(
+            f"{shown}: cannot be loaded ({type(err).__name__}: {err}); "
+            f"`mailer validate {shown}` shows the details"
+        )
+        failed.__cause__ = err
+    return failed
 
 
 def load_issues(
@@ -67,10 +87,11 @@ def load_issues(
     loaded: list[LoadedIssue] = []
     failed: list[IssueError] = []
     for path in paths:
-        try:
-            loaded.append(load_issue(path, shown(path)))
-        except IssueError as err:
-            failed.append(err)
+        result = try_load_issue(path, shown(path))
+        if isinstance(result, IssueError):
+            failed.append(result)
+        else:
+            loaded.append(result)
     return loaded, failed
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,10 @@ Loc = tuple[str | int, ...]
 # `heading: {{ recipient.first_name }}` unquoted is a YAML mapping inside a mapping.
 UNQUOTED = 'a value that starts with {{ must be in quotes: "{{ recipient.first_name }}"'
 MAX_NODES = 100_000  # an alias bomb ("billion laughs") stops here, not in memory
+MAX_DEPTH = 50  # an issue nests 5 levels; deeper is a mistake or an attack
+# A long issue is ~30 KB of YAML, and Gmail clips an email at 102 KB: a bigger file is a
+# mistake (a pasted document), refused before YAML parsing spends seconds on it.
+MAX_ISSUE_BYTES = 1_000_000
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:int": int,
@@ -33,6 +39,7 @@ class YamlSource:
     key_marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     block_scalars: set[Loc] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    digest: str = ""  # SHA-256 of the bytes parsed
 
     def mark(self, loc: Loc) -> tuple[int, int] | None:
         """Return the line and column of the nearest known node at or above loc."""
@@ -53,17 +60,32 @@ class _Builder:
         self.source = source
         self.problems: list[Problem] = []
         self.count = 0
+        self.open: set[int] = set()  # the nodes being built: an alias back to one is a loop
 
     def build(self, node: Node, loc: Loc) -> Any:
         self.count += 1
-        if self.count > MAX_NODES:
-            raise IssueError(f"{self.source.path}: too many YAML nodes (aliases nested too deep?)")
         mark = node.start_mark
+        where = f"{self.source.path}:{mark.line + 1}:{mark.column + 1}"
+        if self.count > MAX_NODES:
+            raise IssueError(
+                f"{self.source.path}: over {MAX_NODES} YAML values (aliases repeated inside "
+                "aliases?); write the values out"
+            )
+        if len(loc) > MAX_DEPTH:
+            raise IssueError(f"{where}: nested over {MAX_DEPTH} levels deep; flatten it")
+        if id(node) in self.open:
+            raise IssueError(
+                f"{where}: {dotted(loc)}: an alias (*name) inside its own anchor; remove it"
+            )
         self.source.value_marks[loc] = (mark.line + 1, mark.column + 1)
-        if isinstance(node, MappingNode):
-            return self._mapping(node, loc)
-        if isinstance(node, SequenceNode):
-            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, MappingNode | SequenceNode):
+            self.open.add(id(node))
+            try:
+                if isinstance(node, MappingNode):
+                    return self._mapping(node, loc)
+                return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
         assert isinstance(node, ScalarNode)
         if node.style in ("|", ">"):
             self.source.block_scalars.add(loc)
@@ -125,15 +147,35 @@ def dotted(loc: Loc) -> str:
 def load_yaml(path: Path, display: str | None = None) -> YamlSource:
     """Read a YAML file; raise IssueError naming the line on bad YAML, keep key problems."""
     shown = display or str(path)
+    data = _read_capped(path, shown)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IssueError(f"{shown}: no such file; check the path") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise IssueError(f"{shown}: not UTF-8 text ({err.reason}); save it as UTF-8") from err
+    source = parse_yaml(text, shown)
+    source.digest = hashlib.sha256(data).hexdigest()
+    return source
+
+
+def _read_capped(path: Path, shown: str) -> bytes:
+    """Read at most MAX_ISSUE_BYTES of a regular file; raise IssueError on anything else."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
+            raise IssueError(f"{shown}: not a regular file; an issue is a .yaml file")
+        with path.open("rb") as file:
+            data = file.read(MAX_ISSUE_BYTES + 1)  # a bigger file is refused unread
+    except FileNotFoundError:
+        raise IssueError(f"{shown}: no such file; check the path") from None
     except OSError as err:
-        raise IssueError(f"{shown}: cannot read ({err.strerror})") from err
-    return parse_yaml(text, shown)
+        raise IssueError(f"{shown}: cannot read ({err.strerror or err})") from err
+    if len(data) > MAX_ISSUE_BYTES:
+        size = max(info.st_size, len(data))
+        raise IssueError(
+            f"{shown}: over the {MAX_ISSUE_BYTES // 1_000_000} MB limit for an issue file "
+            f"({size / 1_000_000:.1f} MB); link to long documents instead of pasting them"
+        )
+    return data
 
 
 def parse_yaml(text: str, display: str) -> YamlSource:
@@ -141,6 +183,10 @@ def parse_yaml(text: str, display: str) -> YamlSource:
     source = YamlSource(display, None)
     try:
         node = YAML(typ="safe", pure=True).compose(text)
+    except RecursionError:  # ruamel composes nested collections recursively
+        raise IssueError(
+            f"{display}: nested too deep to read (over {MAX_DEPTH} levels?); flatten it"
+        ) from None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -8,6 +8,9 @@ any base URL):
     feed.xml                    Atom (RFC 4287); links are absolute when archive_url is set
     calendar/<stem>-<b>-<i>.ics one event per dated item of blocks[b].items[i] (RFC 5545)
     .mailer-archive             the files mailer wrote, so a rebuild removes only its own
+
+An issue file that cannot be loaded is reported and left out; the others are built. Its page
+and calendar files from an earlier build are kept: sent emails link to them.
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ from __future__ import annotations
 import html
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
 from urllib.parse import quote
 
 from mailer.config import Settings
 from mailer.errors import IssueError, MailerError, shown_path
-from mailer.folder import ARCHIVE_FEED, ARCHIVE_INDEX, Newsletter, issue_page
-from mailer.issue import LoadedIssue, load_issues
+from mailer.folder import (
+    ARCHIVE_CALENDAR_DIR,
+    ARCHIVE_FEED,
+    ARCHIVE_INDEX,
+    Newsletter,
+    issue_page,
+)
+from mailer.issue import LoadedIssue, try_load_issue
 from mailer.ledger import IssueSummary, sent_issues
 from mailer.publish.calendar import event_calendar, issue_events
 from mailer.publish.feed import FeedEntry, feed_xml
@@ -46,6 +55,8 @@ class ArchiveReport:
     issues: list[str]  # stems included, newest first
     skipped: list[str]  # stems left out (not sent, send_at in the future)
     calendar_files: int
+    invalid: list[IssueError] = field(default_factory=list)  # files that could not be loaded
+    kept: list[str] = field(default_factory=list)  # their stems whose earlier page was kept
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ def build_archive(
     """Write the archive of the issues in folder/issues/ that are sent or due (all, if asked).
 
     now must be timezone-aware: an issue whose send_at is at or before it is included.
+    Files that cannot be loaded are left out and listed in the report's invalid.
     """
     if now.tzinfo is None:
         raise ValueError("build_archive: now must be timezone-aware")
@@ -71,7 +83,8 @@ def build_archive(
     ledger = sent_issues(folder)
     included: list[LoadedIssue] = []
     skipped: list[str] = []
-    for loaded in _load_all(newsletter):
+    valid, invalid = _load_all(newsletter)
+    for loaded in valid:
         if include_all or _is_published(loaded, ledger.get(loaded.stem), now):
             included.append(loaded)
         else:
@@ -93,21 +106,31 @@ def build_archive(
         for p in pages
     ]
     files[FEED_FILE] = feed_xml(entries, settings, now)
-    _write_all(out_dir, files)
+    unloadable = {path.stem for path in invalid}
+    kept = _write_all(out_dir, files, unloadable)
     calendar_files = sum(1 for path in files if path.endswith(".ics"))
-    return ArchiveReport(out_dir, [p.loaded.stem for p in pages], skipped, calendar_files)
+    return ArchiveReport(
+        out_dir,
+        [p.loaded.stem for p in pages],
+        skipped,
+        calendar_files,
+        list(invalid.values()),
+        sorted(stem for stem in unloadable if issue_page(stem) in kept),
+    )
 
 
-def _load_all(newsletter: Newsletter) -> list[LoadedIssue]:
-    """Load every issue of the folder, newest first; raise one IssueError naming every problem."""
-    loaded, failed = load_issues(newsletter.issue_paths(), shown_path)
-    if len(failed) == 1:
-        raise failed[0]
-    if failed:
-        problems = [problem for err in failed for problem in err.problems]
-        where = shown_path(newsletter.issues_dir)
-        raise IssueError(f"{where}: {len(failed)} invalid issues", problems)
-    return sorted(loaded, key=lambda i: (i.issue.date, i.issue.number or 0, i.stem), reverse=True)
+def _load_all(newsletter: Newsletter) -> tuple[list[LoadedIssue], dict[Path, IssueError]]:
+    """Load every issue of the folder: the valid ones newest first, and the others' errors."""
+    loaded: list[LoadedIssue] = []
+    invalid: dict[Path, IssueError] = {}
+    for path in newsletter.issue_paths():
+        result = try_load_issue(path, shown_path(path))
+        if isinstance(result, IssueError):
+            invalid[path] = result
+        else:
+            loaded.append(result)
+    order = sorted(loaded, key=lambda i: (i.issue.date, i.issue.number or 0, i.stem), reverse=True)
+    return order, invalid
 
 
 def _is_published(loaded: LoadedIssue, sent: IssueSummary | None, now: datetime) -> bool:
@@ -211,8 +234,11 @@ def _href(stem: str) -> str:
     return quote(stem, safe="") + ".html"
 
 
-def _write_all(out_dir: Path, files: dict[str, bytes]) -> None:
-    """Write files into out_dir, then remove what an earlier build wrote and this one did not."""
+def _write_all(out_dir: Path, files: dict[str, bytes], keep_stems: set[str]) -> set[str]:
+    """Write files into out_dir, then remove what an earlier build wrote and this one did not.
+
+    The files of keep_stems (issues that could not be loaded this time) stay; return them.
+    """
     manifest = out_dir / MANIFEST_FILE
     try:
         if out_dir.is_dir() and any(out_dir.iterdir()) and not manifest.is_file():
@@ -221,6 +247,7 @@ def _write_all(out_dir: Path, files: dict[str, bytes]) -> None:
                 "choose an empty or new folder for --out"
             )
         before = manifest.read_text("utf-8").splitlines()[1:] if manifest.is_file() else []
+        kept = {name for name in before if _stem_of(name) in keep_stems} - set(files)
         for name, data in files.items():
             path = out_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,10 +255,22 @@ def _write_all(out_dir: Path, files: dict[str, bytes]) -> None:
             partial.write_bytes(data)
             os.replace(partial, path)  # a web server never serves half a file
         listing = "# written by `mailer archive`; a rebuild deletes these files\n"
-        manifest.write_text(listing + "".join(f"{name}\n" for name in sorted(files)), "utf-8")
-        for name in set(before) - set(files):
+        listed = sorted({*files, *kept})
+        manifest.write_text(listing + "".join(f"{name}\n" for name in listed), "utf-8")
+        for name in set(before) - set(listed):
             stale = out_dir / name
             if stale.resolve().is_relative_to(out_dir.resolve()):
                 stale.unlink(missing_ok=True)
     except OSError as err:
         raise MailerError(f"{out_dir}: cannot write the archive ({err})") from err
+    return kept
+
+
+_CALENDAR_FILE = re.compile(rf"{re.escape(ARCHIVE_CALENDAR_DIR)}/(.+)-\d+-\d+\.ics")
+
+
+def _stem_of(name: str) -> str | None:
+    """Return the issue an archive file belongs to: x.html, calendar/x-1-0.ics -> x."""
+    if found := _CALENDAR_FILE.fullmatch(name):
+        return found.group(1)
+    return name.removesuffix(".html") if "/" not in name and name.endswith(".html") else None

@@ -9,15 +9,19 @@ from mailer.render.email import (
     sample_email,
     sample_extras,
 )
+from mailer.render.inline import MAX_HTML_BYTES
+from mailer.render.layout import layout_files
 from mailer.render.preview import preview_page, reload_script
 from mailer.render.views import format_date, format_when
 
 __all__ = [
+    "MAX_HTML_BYTES",
     "SAMPLE_RECIPIENT",
     "Personalised",
     "Rendered",
     "format_date",
     "format_when",
+    "layout_files",
     "preview_page",
     "reload_script",
     "render_issue",

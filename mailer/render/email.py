@@ -1,15 +1,19 @@
-"""Render an issue once: sandboxed Jinja -> MJML (mjml-python) -> HTML -> premailer inlines CSS."""
+"""Render an issue once: sandboxed Jinja -> MJML (mjml-python) -> HTML -> premailer inlines CSS.
+
+Nothing is fetched and nothing outside the layout folder is read: templates come through
+LayoutLoader (no symlinks), MJML has no include loader, premailer and cssutils fetch nothing
+(inline.py).
+"""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -17,10 +21,11 @@ from mailer.config import Settings
 from mailer.errors import TemplateError
 from mailer.folder import BASE_TEMPLATE, Newsletter
 from mailer.issue import LoadedIssue, Personalisable, PlaceholderTable
+from mailer.render.inline import inline_css
+from mailer.render.layout import LayoutLoader
 from mailer.render.plaintext import render_text
 from mailer.render.views import format_date, issue_views
 
-DOCTYPE = "<!doctype html>\n"
 _NOT_FOR_LAYOUTS = {"smtp", "limits", "schedule", "unsubscribe_secret"}
 # Filled per recipient: the unsubscribe link carries a personal token (RFC 8058).
 UNSUBSCRIBE = "{{ mailer.unsubscribe_url }}"
@@ -87,7 +92,7 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
         "view_in_browser_url": browser_url,
     }
     mjml = _render_template(directory, context)
-    html = _inline_css(_mjml_to_html(mjml, directory), directory)
+    html = inline_css(_mjml_to_html(mjml, directory), directory, loaded.source.path)
     text = render_text(
         title=settings.name,
         subtitle=subtitle,
@@ -127,7 +132,7 @@ def render_sample(folder: Path, loaded: LoadedIssue, settings: Settings) -> Pers
 
 def _environment(directory: Path) -> SandboxedEnvironment:
     return SandboxedEnvironment(
-        loader=FileSystemLoader(directory),
+        loader=LayoutLoader(directory),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -168,33 +173,3 @@ def _mjml_to_html(mjml: str, directory: Path) -> str:
         return mjml2html(mjml, disable_comments=True, fonts={})
     except Exception as err:  # the Rust binding raises plain exceptions with the parser's text
         raise TemplateError(f"{directory / BASE_TEMPLATE}: MJML error: {err}") from err
-
-
-def _inline_css(html: str, directory: Path) -> str:
-    import cssutils
-    from premailer import Premailer  # imported late: `mailer --help` stays fast
-
-    # premailer validates every inline style against cssutils' CSS profiles, which compiles
-    # ~30 large regexes (0.15 s a run) for verdicts it then ignores: same output without them.
-    cssutils.profile.removeProfile(all=True)
-    try:
-        inlined = str(
-            Premailer(
-                html,
-                allow_network=False,  # never fetch a linked stylesheet
-                allow_loading_external_files=False,
-                disable_link_rewrites=True,
-                strip_important=False,  # media queries need !important to beat inline styles
-                disable_basic_attributes=["width", "height"],  # keep <img width> in pixels
-                keep_style_tags=True,
-                disable_validation=True,  # see above
-                align_floating_images=False,  # we float no images; it would parse every <img>
-                cssutils_logging_level=logging.CRITICAL,
-                method="html",
-            ).transform()
-        )
-    except Exception as err:  # premailer raises many kinds; all mean the CSS is unusable
-        raise TemplateError(f"{directory}: CSS inlining failed: {err}; check <mj-style>") from err
-    # premailer serialises from the root element and drops the doctype; without it clients
-    # and browsers fall back to quirks mode.
-    return inlined if inlined.lstrip().lower().startswith("<!doctype") else DOCTYPE + inlined

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from mailer.config import Settings
-from mailer.errors import DeliveryError, LockedError, MailerError
+from mailer.errors import DeliveryError, IssueError, LockedError, MailerError
 from mailer.folder import Newsletter
 from mailer.issue import load_yaml
 from mailer.ledger import Ledger
+from mailer.schedule.repeats import Reporter, said_once
 from mailer.schedule.states import Entry, read_schedule
-from mailer.send import deliver, folder_lock, prepare_send
+from mailer.send import SendPlan, deliver, folder_lock, prepare_send
 from mailer.values import parse_duration
-
-Report = Callable[[str], None]
 
 
 @dataclass
@@ -34,29 +32,22 @@ class DueResult:
             self.exit_code = code
 
 
-@dataclass(frozen=True)
-class Reporter:
-    """Where send-due's lines go: good news, bad news (stderr, even with -q), the log only."""
-
-    said: Report
-    failed: Report
-    noted: Report
-
-
 def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> DueResult:
     """Send every due issue (same path as `send --yes`); hold late ones; say each in a line.
 
     Cron mails whatever a run prints, so a run prints only news: an issue sent, held or
-    failing for a new reason; repeats of the same state go to the log only.
+    failing for a new reason; repeats of the same state, and a failure the last run printed
+    already, go to the log only. An issue file that cannot be loaded is reported (if it
+    seems meant to go out about now), and the other issues go on.
     """
     result = DueResult()
     try:
         # The whole run holds the lock: what it reads of the ledger stays true while it acts.
-        with folder_lock(folder):
+        with folder_lock(folder), said_once(Newsletter(folder).said_path, out) as once:
             with Ledger.open(folder) as ledger:
                 known = {summary.issue_id for summary in ledger.issues()}
             for entry in read_schedule(folder, settings, now):
-                _send_entry(folder, settings, now, entry, known, out, result)
+                _send_entry(folder, settings, now, entry, known, once, result)
     except LockedError as err:
         # Another send (or send-due) is at work and will finish the job. Cron would mail
         # its owner every few minutes if this printed, so it only goes to the log.
@@ -92,8 +83,7 @@ def _send_entry(
     if entry.state not in ("due", "sending") or entry.send_at is None:
         return  # an issue without send_at is sent by hand, resumed by hand
     try:
-        plan = prepare_send(folder, entry.path, shown_issue=shown)
-        done = deliver(plan, now=lambda: datetime.now(now.tzinfo))
+        done = deliver(_prepare(folder, entry, shown), now=lambda: datetime.now(now.tzinfo))
     except (LockedError, DeliveryError):
         raise
     except MailerError as err:
@@ -122,6 +112,16 @@ def _send_entry(
         result.worse(0 if done.complete else 3)
 
 
+def _prepare(folder: Path, entry: Entry, shown: str) -> SendPlan:
+    """Prepare the issue's send; a crash loading or rendering it stops only this issue."""
+    try:
+        return prepare_send(folder, entry.path, shown_issue=shown)
+    except MailerError:
+        raise
+    except Exception as err:  # a bug, or a file that changed since: the other issues go on
+        raise IssueError(f"{shown}: cannot be prepared ({type(err).__name__}: {err})") from err
+
+
 def _send_command(folder: Path, shown: str) -> str:
     return f"mailer --dir {shlex.quote(str(folder))} send {shown} --yes"
 
@@ -141,8 +141,8 @@ def _claims_due(path: Path, now: datetime, settings: Settings) -> bool:
     """Say whether an invalid issue file seems meant to go out about now (so say it is broken)."""
     try:
         data = load_yaml(path).data
-    except MailerError:
-        return True  # not even YAML: it may be meant to go out, so say so
+    except Exception:  # not even YAML, or worse: it may be meant to go out
+        return True
     if not isinstance(data, dict) or "send_at" not in data:
         return False  # a draft without a schedule is nobody's business yet
     try:

@@ -1,4 +1,9 @@
-"""Each issue's place in the schedule: scheduled, due, sending, sent, late, held or failed."""
+"""Each issue's place in the schedule: scheduled, due, sending, sent, late, held or failed.
+
+A hold because the issue was too late is re-evaluated at every tick: if the clock had jumped
+ahead and came back, the issue is within its window again and goes out. Any other hold (an
+error to fix) stays until a new send_at or a `send` by hand.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,14 @@ from typing import Literal
 from mailer.config import Settings
 from mailer.errors import IssueError
 from mailer.folder import Newsletter
-from mailer.issue import LoadedIssue, load_issue
+from mailer.issue import LoadedIssue, try_load_issue
 from mailer.ledger import Ledger
 from mailer.values import parse_duration
 
-State = Literal["unscheduled", "scheduled", "due", "sending", "sent", "late", "held", "failed"]
+State = Literal[
+    "invalid", "unscheduled", "scheduled", "due", "sending", "sent", "late", "held", "failed"
+]
+LATE_NOTE = "late: held back"  # the end of a late issue's note, and of the reason it is held
 
 
 @dataclass(frozen=True)
@@ -62,15 +70,34 @@ def read_schedule(folder: Path, settings: Settings, now: datetime) -> list[Entry
 def _entry(
     newsletter: Newsletter, path: Path, settings: Settings, ledger: Ledger | None, now: datetime
 ) -> Entry:
-    try:
-        loaded = load_issue(path, newsletter.shown(path))
-    except IssueError as err:
-        return Entry(path, None, err, "unscheduled", note="invalid: run `mailer validate`")
+    loaded = try_load_issue(path, newsletter.shown(path))
+    if isinstance(loaded, IssueError):
+        return Entry(path, None, loaded, "invalid", note="run `mailer validate` on it")
     send_at = loaded.issue.send_at
     summary = _summary(ledger, loaded.stem)
-    counts = summary[0] if summary else {}
-    if ledger is not None and send_at and (reason := ledger.held(loaded.stem, send_at)):
-        return Entry(path, loaded, None, "held", counts, reason)
+    held = ledger.held(loaded.stem, send_at) if ledger is not None and send_at else None
+    if held is not None and not is_late_hold(held):
+        return Entry(path, loaded, None, "held", summary[0] if summary else {}, held)
+    entry = _fresh(path, loaded, settings, summary, now)
+    if held is not None and entry.state == "late":
+        return Entry(path, loaded, None, "held", entry.counts, held)  # still late: said already
+    return entry  # a late hold no longer late: the clock had jumped ahead and came back
+
+
+def is_late_hold(reason: str) -> bool:
+    """Say whether a hold's reason is lateness (re-evaluated every tick), not an error."""
+    return reason.endswith(LATE_NOTE) and not reason.startswith("not sent")
+
+
+def _fresh(
+    path: Path,
+    loaded: LoadedIssue,
+    settings: Settings,
+    summary: tuple[dict[str, int], bool] | None,
+    now: datetime,
+) -> Entry:
+    """Return the issue's state from its send_at, the clock and the ledger, holds aside."""
+    send_at = loaded.issue.send_at
     late = now - send_at if send_at else None
     too_late = late is not None and late > max_lateness(settings, loaded)
     if summary is not None:
@@ -80,14 +107,14 @@ def _entry(
             return Entry(path, loaded, None, "failed" if trouble else "sent", counts)
         if late is not None and too_late and not counts.get("sent") and not counts.get("unknown"):
             # Started but nobody has it (the server was down): as late as if never started.
-            return Entry(path, loaded, None, "late", counts, f"{span(late)} late: held back")
+            return Entry(path, loaded, None, "late", counts, f"{span(late)} {LATE_NOTE}")
         return Entry(path, loaded, None, "sending", counts, "started; a run resumes it")
     if send_at is None or late is None:
         return Entry(path, loaded, None, "unscheduled")
     if send_at > now:
         return Entry(path, loaded, None, "scheduled")
     if too_late:
-        return Entry(path, loaded, None, "late", note=f"{span(late)} late: held back")
+        return Entry(path, loaded, None, "late", note=f"{span(late)} {LATE_NOTE}")
     return Entry(path, loaded, None, "due")
 
 
