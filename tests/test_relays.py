@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from mailer.folder import load_settings
+from mailer.schedule import Reporter, send_due
 from mailer.send.pacing import MAX_WAIT, RateLimiter, Window
-from tests.sending import ISSUE, addresses, cli, deliveries, make_folder
+from tests.sending import ISSUE, SECRET, addresses, cli, deliveries, make_folder
 from tests.smtp_servers import MakeServer
 
 
@@ -127,3 +132,28 @@ def test_the_limiter_waits_for_a_short_window_and_stops_at_a_long_one() -> None:
     assert limiter.wait(stop) is None and stop.is_set()
     assert limiter.reached is not None and limiter.reached.window == "per_day"
     assert limiter.reached.free_at - wall[0] >= MAX_WAIT
+
+
+def test_send_due_spreads_an_issue_over_the_quota_quietly(
+    isolated: Path, make_smtp_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", SECRET)
+    server = make_smtp_server()
+    emails = addresses(5)
+    make_folder(isolated, server, emails, limits="per_second = 10000\nper_hour = 2\n")
+    now = datetime(2023, 10, 20, 8, 1, tzinfo=UTC)  # just after the sample's send_at
+
+    def tick() -> tuple[int, list[str], list[str]]:
+        printed: list[str] = []
+        logged: list[str] = []
+        out = Reporter(said=printed.append, failed=printed.append, noted=logged.append)
+        result = send_due(isolated, load_settings(isolated), now, out)
+        return result.exit_code, printed, logged
+
+    code, printed, _logged = tick()
+    assert code == 0, printed
+    assert any("per_hour quota reached: 3 left" in line for line in printed), printed
+    code, printed, logged = tick()  # the next tick, within the hour: nothing is news
+    assert (code, printed) == (0, [])
+    assert any("quota reached" in line for line in logged), logged
+    assert len(server.received) == 2

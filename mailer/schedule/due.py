@@ -26,8 +26,8 @@ class DueResult:
     sent_issues: list[str] = field(default_factory=list)
 
     def worse(self, code: int) -> None:
-        """Keep the most serious exit code: 75, 4, 3, then 1."""
-        rank = {0: 0, 1: 1, 3: 2, 4: 3, 75: 4}
+        """Keep the most serious exit code: a signal's, 75, 4, 3, then 1."""
+        rank = {0: 0, 1: 1, 3: 2, 4: 3, 75: 4, 129: 5, 130: 5, 143: 5}
         if rank.get(code, 1) > rank.get(self.exit_code, 1):
             self.exit_code = code
 
@@ -47,7 +47,8 @@ def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> 
             with Ledger.open(folder) as ledger:
                 known = {summary.issue_id for summary in ledger.issues()}
             for entry in read_schedule(folder, settings, now):
-                _send_entry(folder, settings, now, entry, known, once, result)
+                if not _send_entry(folder, settings, now, entry, known, once, result):
+                    break  # stopped by a signal, or a quota that holds for every issue
     except LockedError as err:
         # Another send (or send-due) is at work and will finish the job. Cron would mail
         # its owner every few minutes if this printed, so it only goes to the log.
@@ -64,13 +65,14 @@ def _send_entry(
     known: set[str],
     out: Reporter,
     result: DueResult,
-) -> None:
+) -> bool:
+    """Send one entry if it is due; return whether the run may go on to the next."""
     shown = Newsletter(folder).shown(entry.path)
     if entry.error is not None:
         if entry.stem not in known and _claims_due(entry.path, now, settings):
             out.failed(str(entry.error))
             result.worse(1)
-        return
+        return True
     if entry.state == "late":
         _hold(folder, entry, entry.note, now)
         out.failed(
@@ -79,9 +81,9 @@ def _send_entry(
             f"held back. To send it now on purpose: {_send_command(folder, shown)}"
         )
         result.worse(1)
-        return
+        return True
     if entry.state not in ("due", "sending") or entry.send_at is None:
-        return  # an issue without send_at is sent by hand, resumed by hand
+        return True  # an issue without send_at is sent by hand, resumed by hand
     try:
         done = deliver(_prepare(folder, entry, shown), now=lambda: datetime.now(now.tzinfo))
     except (LockedError, DeliveryError):
@@ -94,12 +96,22 @@ def _send_entry(
             f"{shown}: not sent, held back: {err}\nWhen it is fixed: {_send_command(folder, shown)}"
         )
         result.worse(err.exit_code)
-        return
+        return True
     counts = done.counts
     line = (
         f"{entry.stem}: sent {done.sent_now} now, {counts['sent']} in all; deferred "
         f"{counts['deferred']}, failed {counts['failed']}, unknown {counts['unknown']}"
     )
+    if done.interrupted:
+        out.failed(f"{line}; interrupted: the next run resumes it")
+        result.worse(done.interrupted)
+        return False
+    if done.quota is not None:
+        left = counts["pending"] + counts["deferred"]
+        at = datetime.fromtimestamp(done.quota.free_at, now.tzinfo)
+        said = f"{line}; {done.quota.window} quota reached: {left} left for a run after {at:%H:%M}"
+        (out.said if done.sent_now else out.noted)(said)  # waiting for the quota is not news
+        return False
     if done.stopped is not None:
         out.failed(f"{line}; stopped: {done.stopped}")
         result.worse(done.stopped.exit_code)
@@ -110,6 +122,7 @@ def _send_entry(
         (out.said if done.complete else out.failed)(line)
         result.sent_issues.append(entry.stem)
         result.worse(0 if done.complete else 3)
+    return True
 
 
 def _prepare(folder: Path, entry: Entry, shown: str) -> SendPlan:
