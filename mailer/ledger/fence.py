@@ -32,7 +32,7 @@ class Fence:
 
     if TYPE_CHECKING:
 
-        def _journal(self, entries: list[Entry], *, durable: bool) -> None: ...
+        def _journal(self, entries: list[Entry], *, durable: bool) -> int: ...
 
         def _transaction(
             self, *, durable: bool = False
@@ -47,6 +47,7 @@ class Fence:
             code: int | None,
             text: str | None,
             at: str,
+            pos: int,
             allowed: tuple[str, ...],
         ) -> None: ...
 
@@ -56,7 +57,7 @@ class Fence:
         With durability "batched" this is the fence: one fsync for the whole batch.
         """
         at, durable = stamp(now), self.durability == "batched"
-        self._journal(
+        pos = self._journal(
             [
                 Entry(issue_id, "reserved", at, key, email, mid, boot=self.boot_id)
                 for key, email, mid in rows
@@ -65,7 +66,7 @@ class Fence:
         )
         with self._transaction(durable=durable) as db:
             for key, _email, _mid in rows:
-                self._update(db, issue_id, key, "reserved", None, None, at, self._TO_RESERVE)
+                self._update(db, issue_id, key, "reserved", None, None, at, pos, self._TO_RESERVE)
 
     def release(self, issue_id: str, now: datetime) -> int:
         """Give this run's reserved rows back (a clean stop); return how many."""
@@ -78,12 +79,13 @@ class Fence:
             )
         ]
         if keys:
-            self._journal([Entry(issue_id, "pending", at, key=key) for key in keys], durable=False)
+            entries = [Entry(issue_id, "pending", at, key=key) for key in keys]
+            pos = self._journal(entries, durable=False)
             with self._transaction() as db:
                 db.executemany(
-                    "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
                     "WHERE issue_id = ? AND recipient_key = ? AND state = 'reserved'",
-                    [(at, issue_id, key) for key in keys],
+                    [(at, pos, issue_id, key) for key in keys],
                 )
         return len(keys)
 
@@ -108,17 +110,17 @@ class Fence:
         entries += [Entry(issue_id, "pending", at, key=key) for key in back]
         if not entries:
             return 0
-        self._journal(entries, durable=False)
+        pos = self._journal(entries, durable=False)
         with self._transaction() as db:
             db.executemany(
-                "UPDATE deliveries SET state = 'unknown', last_text = ?, updated_at = ? "
-                "WHERE issue_id = ? AND recipient_key = ?",
-                [(lost, at, issue_id, key) for key in unknown],
+                "UPDATE deliveries SET state = 'unknown', last_text = ?, updated_at = ?, "
+                "jpos = ? WHERE issue_id = ? AND recipient_key = ?",
+                [(lost, at, pos, issue_id, key) for key in unknown],
             )
             db.executemany(
-                "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
                 "WHERE issue_id = ? AND recipient_key = ?",
-                [(at, issue_id, key) for key in back],
+                [(at, pos, issue_id, key) for key in back],
             )
         return len(unknown)
 

@@ -11,10 +11,10 @@ from mailer.config import Settings
 from mailer.errors import DeliveryError, IssueError, LockedError, MailerError
 from mailer.folder import Newsletter
 from mailer.issue import load_yaml
-from mailer.ledger import Ledger
+from mailer.ledger import Ledger, folder_lock
 from mailer.schedule.repeats import Reporter, said_once
 from mailer.schedule.states import Entry, read_schedule
-from mailer.send import SendPlan, deliver, folder_lock, prepare_send
+from mailer.send import SendPlan, deliver, prepare_send
 from mailer.values import parse_duration
 
 

@@ -10,10 +10,9 @@ from datetime import timedelta
 from mailer.addresses import validate_address
 from mailer.config import Settings
 from mailer.errors import DeliveryError, IssueError, LedgerError, MailerError, RecipientsError
-from mailer.ledger import Ledger
+from mailer.ledger import Ledger, folder_lock
 from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
-from mailer.send.lock import folder_lock
 from mailer.send.pacing import QuotaReached
 from mailer.send.plan import SendPlan, utc_now
 from mailer.send.workers import Clock, DeliveryRun, Progress
@@ -100,18 +99,20 @@ def deliver(
             run.finish()
         if run.crash is not None:
             raise run.crash
-        ledger.release(plan.issue_id, now())  # reserved but not sent: pending again
-        if not run.stop.is_set():
-            # Whoever is still to do but was not on the list this time (taken off it, or
-            # unsubscribed) will not be sent to: say so, so the issue can finish.
-            gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
-            ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
-        ledger.mark_finished(plan.issue_id, now())
-        ledger.mark_journal_applied()  # every worker has finished: nothing is in flight
-        ledger.checkpoint()
+        try:
+            _close_run(plan, ledger, run, on_list, now)
+        except LedgerError as err:
+            # Messages may have gone out: never exit 1 ("nothing was sent"). What the ledger
+            # could not record, the next run settles (reserved rows go back, sending ones
+            # are unknown).
+            run.error = run.error or DeliveryError(str(err))
+        try:
+            counts = ledger.counts(plan.issue_id)
+        except LedgerError as err:
+            raise DeliveryError(f"{err} (the run had sent {run.sent} now)") from err
         return SendReport(
             issue_id=plan.issue_id,
-            counts=ledger.counts(plan.issue_id),
+            counts=counts,
             sent_now=run.sent,
             recovered_unknown=recovered,
             skipped_duplicates=plan.scan.duplicates,
@@ -122,6 +123,21 @@ def deliver(
             quota=run.limiter.reached,
             requeued_failed=requeued,
         )
+
+
+def _close_run(
+    plan: SendPlan, ledger: Ledger, run: DeliveryRun, on_list: set[str], now: Clock
+) -> None:
+    """Give back what is reserved, mark who left the list, and make the ledger current."""
+    ledger.release(plan.issue_id, now())  # reserved but not sent: pending again
+    if not run.stop.is_set():
+        # Whoever is still to do but was not on the list this time (taken off it, or
+        # unsubscribed) will not be sent to: say so, so the issue can finish.
+        gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
+        ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
+    ledger.mark_finished(plan.issue_id, now())
+    ledger.mark_journal_applied()  # every worker has finished: nothing is in flight
+    ledger.checkpoint()
 
 
 def batch_size(settings: Settings) -> int:
@@ -149,7 +165,10 @@ def _feed(
             reserved += _reserve_and_queue(plan, ledger, run, factory, batch)
             batch = []
             if reserved % CHECKPOINT_EVERY < size:
-                ledger.checkpoint(passive=True)  # keep the main file current in long runs
+                try:
+                    ledger.checkpoint(passive=True)  # keep the main file current in long runs
+                except LedgerError as err:
+                    run.halt(DeliveryError(str(err)))
     if batch:
         _reserve_and_queue(plan, ledger, run, factory, batch)
 
