@@ -1,4 +1,4 @@
-"""SMTP: one connection that carries many messages; handshake (TLS, login) and replies."""
+"""SMTP: one connection that carries many messages; handshake (TLS, login, OAuth) and replies."""
 
 from mailer.smtp.connection import (
     DATA_TERMINATION_TIMEOUT,
@@ -8,6 +8,7 @@ from mailer.smtp.connection import (
     SmtpConnection,
     probe,
 )
+from mailer.smtp.oauth import LoginRefusedError
 from mailer.smtp.replies import Kind
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ConnectionLost",
     "Envelope",
     "Kind",
+    "LoginRefusedError",
     "Outcome",
     "SmtpConnection",
     "probe",
