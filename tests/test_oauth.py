@@ -233,6 +233,14 @@ def test_the_refresh_token_grant(endpoints: Any, relays: Any, book: TokenBook) -
         REFRESH_TOKEN,
         None,
     )
+    revoked = smtp_settings(server, endpoint, refresh_token="revoked-refresh-token")
+    with pytest.raises(LoginRefusedError) as caught:
+        SmtpConnection(revoked).open()
+    assert str(caught.value) == (
+        f"{endpoint.url}: 400 invalid_grant (Token expired.): the refresh token has expired "
+        "or was revoked: set a new one in MAILER_OAUTH_REFRESH_TOKEN"
+    )
+    assert endpoint.grants[-1].client_secret == CLIENT_SECRET  # sent along when set
 
 
 def test_oauthbearer_when_the_server_offers_it_and_not_xoauth2(

@@ -167,8 +167,7 @@ class CommandTokens:
 _HINTS = {
     "invalid_client": "check client_id and MAILER_OAUTH_CLIENT_SECRET (the secret's value, "
     "not its ID; it may have expired)",
-    "invalid_grant": "the refresh token or the grant was refused (expired or revoked?); "
-    "check MAILER_OAUTH_REFRESH_TOKEN, or client_id and the tenant in token_url",
+    "invalid_grant": "check client_id and the tenant or project in token_url",
     "invalid_scope": "check smtp.scope (Microsoft 365: https://outlook.office365.com/.default; "
     "Google: https://mail.google.com/)",
     "unauthorized_client": "the application may not use this grant; check its registration",
@@ -236,6 +235,9 @@ class EndpointTokens:
                 said = said.replace(secret.get_secret_value(), "***")
         if 400 <= status < 500 and status not in (408, 429):
             hint = _HINTS.get(error, "check token_url, client_id and scope")
+            if error == "invalid_grant" and self._refresh is not None:
+                hint = "the refresh token has expired or was revoked: set a new one in "
+                hint += "MAILER_OAUTH_REFRESH_TOKEN"
             raise LoginRefusedError(f"{self.where}: {said}: {hint}")
         raise DeliveryError(f"{self.where}: {said}: the token service failed; try again later")
 
