@@ -35,12 +35,19 @@ class Login:
     """The logins of one send (one Smtp settings object): one at a time; a refusal is final."""
 
     def __init__(self, settings: Smtp, where: str) -> None:
-        self.settings = settings
+        self._settings = weakref.ref(settings)  # the registry must not keep it alive
         self.where = where
         self.tokens = Tokens(token_source(settings)) if settings.auth == "xoauth2" else None
         self._lock = threading.Lock()
         self._refused: str | None = None
         self._fresh = False  # whether this turn's token was obtained for it
+
+    @property
+    def settings(self) -> Smtp:
+        """Return the settings (alive: the connection logging in holds them)."""
+        settings = self._settings()
+        assert settings is not None
+        return settings
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[AccessToken | None]:
@@ -145,7 +152,10 @@ def _sasl(smtp: smtplib.SMTP, mechanism: str, response: str) -> tuple[int, str] 
     except smtplib.SMTPAuthenticationError as err:
         return err.smtp_code, _said(err.smtp_error, challenges)
     except UnicodeEncodeError:
-        return "smtp.username has non-ASCII characters, which SMTP AUTH cannot carry here"
+        return (
+            "smtp.username has non-ASCII characters, which SMTP AUTH cannot carry here; use "
+            "the mailbox's ASCII address"
+        )
     except smtplib.SMTPException as err:
         return f"login failed ({err}); ask the administrator"
     except OSError as err:
