@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -12,6 +13,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -43,6 +46,8 @@ def _address(value: str) -> str:
 Address = Annotated[str, AfterValidator(_address)]
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 WebUrl = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$")]
+Line = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+OAUTH_SECRETS = ("client_secret", "refresh_token")  # from MAILER_OAUTH_CLIENT_SECRET, ...
 
 
 class _Strict(BaseModel):
@@ -70,6 +75,37 @@ class Smtp(_Strict):
     ca_file: Path | None = None
     allow_insecure: bool = False
     timeout: float = Field(default=30.0, gt=0)
+    auth: Literal["password", "xoauth2"] = "password"
+    token_command: Line | None = None  # run without a shell (mailer.smtp.oauth)
+    token_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
+    client_id: Line | None = None
+    scope: Line | None = None
+    # OAuth secrets (see secret()) are private, so that no key in the file invites them.
+    _secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
+
+    def secret(self, name: str) -> SecretStr | None:
+        """Return an OAuth secret from the environment: "client_secret" or "refresh_token"."""
+        return self._secrets.get(name)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _oauth(cls, data: Any, handler: ModelWrapValidatorHandler[Smtp]) -> Smtp:
+        given = dict(data) if isinstance(data, Mapping) else {}
+        secrets = {name: given.pop(name, None) for name in OAUTH_SECRETS}
+        smtp = handler(given if isinstance(data, Mapping) else data)
+        smtp._secrets.update({k: SecretStr(v) for k, v in secrets.items() if isinstance(v, str)})
+        client = {"token_url": smtp.token_url, "client_id": smtp.client_id, "scope": smtp.scope}
+        missing = [key for key, value in client.items() if value is None]
+        problems = [] if smtp.username else ["username: required, the mailbox to send as"]
+        if bool(smtp.token_command) == (len(missing) < len(client)):
+            problems.append("set either token_command or token_url, client_id and scope")
+        elif not smtp.token_command:
+            problems += [f"{key}: required for the built-in OAuth client" for key in missing]
+        if problems and smtp.auth == "xoauth2":
+            raise ValueError(
+                f'auth = "xoauth2": {"; ".join(problems)} (README: "Logging in with OAuth 2.0")'
+            )
+        return smtp
 
     @property
     def effective_port(self) -> int:
