@@ -115,6 +115,7 @@ def _send_entry(
     if done.stopped is not None:
         out.failed(f"{line}; stopped: {done.stopped}")
         result.worse(done.stopped.exit_code)
+        return False  # the server, the login or the ledger: the next issue would meet it too
     elif not done.sent_now and done.counts == entry.counts:
         out.noted(line)  # nothing new since the last run: a recipient still deferred, say
         result.worse(0 if done.complete else 3)
