@@ -1,9 +1,11 @@
 """Durability: the fence (rows reserved before their data goes out, so a power cut sends
-nobody twice), the journal brought back into the ledger, and WAL checkpoints."""
+nobody twice), rows given back (release, requeue, recover), the journal brought back into
+the ledger, and WAL checkpoints."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +90,35 @@ class Fence:
                     [(at, pos, issue_id, key) for key in keys],
                 )
         return len(keys)
+
+    def requeue(self, issue_id: str, keys: Iterable[str] | None, now: datetime) -> int:
+        """Put failed rows back to pending (these keys, or all); return how many."""
+        at = stamp(now)
+        wanted = (
+            list(keys)
+            if keys is not None
+            else [
+                key
+                for (key,) in self._db.execute(
+                    "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'failed'",
+                    (issue_id,),
+                )
+            ]
+        )
+        if not wanted:
+            return 0
+        pos = self._journal([Entry(issue_id, "pending", at, key=k) for k in wanted], durable=False)
+        before = self._db.total_changes
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
+                "WHERE issue_id = ? AND recipient_key = ? AND state = 'failed'",
+                [(at, pos, issue_id, k) for k in wanted],
+            )
+        requeued = self._db.total_changes - before
+        # A re-opened issue is not finished, so send-due picks it up again.
+        self._db.execute("UPDATE issues SET finished_at = NULL WHERE issue_id = ?", (issue_id,))
+        return requeued
 
     def recover(self, issue_id: str, *, now: datetime | None = None) -> int:
         """Settle what an earlier run left in flight; return how many became unknown.

@@ -103,6 +103,17 @@ class Ledger(Queries, Fence):
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
 
+    @contextmanager
+    def _single(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """Run one statement in autocommit: its own transaction, without BEGIN and COMMIT
+        (a third of the statements of a message: per-message marks are one UPDATE each)."""
+        if durable:
+            with self._transaction(durable=True) as db:
+                yield db
+            return
+        with errors_of(self.path):
+            yield self._db
+
     def _journal(self, entries: list[Entry], *, durable: bool) -> int:
         return self.journal.append(entries, durable=durable)
 
@@ -158,7 +169,7 @@ class Ledger(Queries, Fence):
         """Record that DATA was accepted and the message data is next (before its final dot)."""
         durable, at = self.durability == "strict", stamp(now)
         pos = self._journal([Entry(issue_id, "sending", at, key=key)], durable=durable)
-        with self._transaction(durable=durable) as db:
+        with self._single(durable=durable) as db:
             self._update(db, issue_id, key, "sending", None, None, at, pos, self._TO_SEND)
 
     def mark_sent(self, issue_id: str, key: str, code: int, text: str, now: datetime) -> None:
@@ -196,7 +207,7 @@ class Ledger(Queries, Fence):
         at = stamp(now)
         entry = Entry(issue_id, state, at, key=key, code=code, text=text)
         pos = self._journal([entry], durable=False)
-        with self._transaction() as db:
+        with self._single() as db:
             self._update(db, issue_id, key, state, code, text, at, pos, self._TO_SETTLE)
 
     def _update(
@@ -238,35 +249,6 @@ class Ledger(Queries, Fence):
         if cursor.rowcount != 1:
             was = self.state_of(issue_id, key)
             raise ValueError(f"ledger: cannot mark {issue_id}/{key} {state}: it is {was}")
-
-    def requeue(self, issue_id: str, keys: Iterable[str] | None, now: datetime) -> int:
-        """Put failed rows back to pending (these keys, or all); return how many."""
-        at = stamp(now)
-        wanted = (
-            list(keys)
-            if keys is not None
-            else [
-                key
-                for (key,) in self._db.execute(
-                    "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'failed'",
-                    (issue_id,),
-                )
-            ]
-        )
-        if not wanted:
-            return 0
-        pos = self._journal([Entry(issue_id, "pending", at, key=k) for k in wanted], durable=False)
-        before = self._db.total_changes
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
-                "WHERE issue_id = ? AND recipient_key = ? AND state = 'failed'",
-                [(at, pos, issue_id, k) for k in wanted],
-            )
-        requeued = self._db.total_changes - before
-        # A re-opened issue is not finished, so send-due picks it up again.
-        self._db.execute("UPDATE issues SET finished_at = NULL WHERE issue_id = ?", (issue_id,))
-        return requeued
 
     def mark_finished(self, issue_id: str, now: datetime) -> bool:
         """Set finished_at when nothing is left to send or in flight; return whether it is."""
