@@ -134,8 +134,9 @@ class Schedule(_Strict):
 
     max_lateness: str = "6h"
     every_minutes: int = Field(default=5, ge=1, le=60)
+    run_deadline: str = "50m"  # a send-due run stops cleanly then; the next tick goes on
 
-    @field_validator("max_lateness")
+    @field_validator("max_lateness", "run_deadline")
     @classmethod
     def _is_duration(cls, value: str) -> str:
         parse_duration(value)

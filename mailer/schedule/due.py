@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,13 +42,17 @@ def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> 
     seems meant to go out about now), and the other issues go on.
     """
     result = DueResult()
+    # The whole run has a deadline: the lock it holds must never be held for ever.
+    deadline = time.monotonic() + parse_duration(settings.schedule.run_deadline).total_seconds()
     try:
         # The whole run holds the lock: what it reads of the ledger stays true while it acts.
         with folder_lock(folder), said_once(Newsletter(folder).said_path, out) as once:
             with Ledger.open(folder) as ledger:
                 known = {summary.issue_id for summary in ledger.issues()}
             for entry in read_schedule(folder, settings, now):
-                if not _send_entry(folder, settings, now, entry, known, once, result):
+                if time.monotonic() >= deadline or not _send_entry(
+                    folder, settings, now, entry, known, once, result, deadline
+                ):
                     break  # stopped by a signal, or a quota that holds for every issue
     except LockedError as err:
         # Another send (or send-due) is at work and will finish the job. Cron would mail
@@ -65,6 +70,7 @@ def _send_entry(
     known: set[str],
     out: Reporter,
     result: DueResult,
+    deadline: float,
 ) -> bool:
     """Send one entry if it is due; return whether the run may go on to the next."""
     shown = Newsletter(folder).shown(entry.path)
@@ -85,7 +91,10 @@ def _send_entry(
     if entry.state not in ("due", "sending") or entry.send_at is None:
         return True  # an issue without send_at is sent by hand, resumed by hand
     try:
-        done = deliver(_prepare(folder, entry, shown), now=lambda: datetime.now(now.tzinfo))
+        left = max(1.0, deadline - time.monotonic())
+        done = deliver(
+            _prepare(folder, entry, shown), now=lambda: datetime.now(now.tzinfo), deadline=left
+        )
     except (LockedError, DeliveryError):
         raise
     except MailerError as err:
@@ -105,6 +114,9 @@ def _send_entry(
     if done.interrupted:
         out.failed(f"{line}; interrupted: the next run resumes it")
         result.worse(done.interrupted)
+        return False
+    if done.timed_out:
+        out.noted(f"{line}; stopped at the run's deadline (run_deadline): the next run goes on")
         return False
     if done.quota is not None:
         left = counts["pending"] + counts["deferred"]

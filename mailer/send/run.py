@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +37,7 @@ class SendReport:
     stopped: MailerError | None = None
     interrupted: int | None = None  # the exit code of the signal that stopped the run
     quota: QuotaReached | None = None  # the run stopped at a quota; the rest waits
+    timed_out: bool = False  # the run stopped at its deadline; the rest waits
     requeued_failed: int = 0
 
     @property
@@ -54,8 +56,12 @@ def deliver(
     started: Callable[[int], None] | None = None,
     stopping: Callable[[], None] | None = None,
     now: Clock = utc_now,
+    deadline: float | None = None,
 ) -> SendReport:
-    """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
+    """Send to every recipient not yet sent, holding the folder lock; resumable at any point.
+
+    deadline: seconds after which the run stops cleanly (send-due's whole-run deadline).
+    """
     with (
         folder_lock(plan.folder),
         Ledger.open(plan.folder, durability=plan.settings.durability) as ledger,
@@ -87,7 +93,12 @@ def deliver(
         sent_times = ledger.sent_since(now() - timedelta(days=1))  # the quotas span runs
         run = DeliveryRun(plan, factory, progress, now, sent_times)
         on_list: set[str] = set()
+        # At the deadline (seconds from now) the run stops as a signal stops it, cleanly.
+        timer = threading.Timer(deadline, run.time_out) if deadline is not None else None
         try:
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
             run.start()
             _feed(plan, ledger, run, factory, to_send, on_list)
         except KeyboardInterrupt as stop:
@@ -97,6 +108,8 @@ def deliver(
                 stopping()  # the wait for a reply can be long: say why nothing ends at once
         finally:
             run.finish()
+            if timer is not None:
+                timer.cancel()
         if run.crash is not None:
             raise run.crash
         try:
@@ -121,6 +134,7 @@ def deliver(
             stopped=run.error,
             interrupted=run.interrupted,
             quota=run.limiter.reached,
+            timed_out=run.timed_out,
             requeued_failed=requeued,
         )
 
