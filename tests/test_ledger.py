@@ -244,3 +244,29 @@ def test_a_refusal_before_data_counts_as_one_attempt(ledger: Ledger) -> None:
     ledger.mark_sent(ISSUE, "a@x.org", 250, "ok", NOW)
     row = ledger.row(ISSUE, "a@x.org")
     assert row is not None and (row.state, row.attempts) == ("sent", 2)
+
+
+def test_a_retry_outside_the_fence_makes_its_own_sending_durable(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fence (the reservation's fsync) covers a row only while it is reserved: a retried
+    # row's `sending` must reach the disk itself, or a power cut could leave it "deferred"
+    # after its data went out (and the next run would send it again).
+    syncs: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        syncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with Ledger.open(isolated) as ledger:
+        ledger.start_issue(ISSUE, "hash-1", NOW)
+        ledger.add_pending(ISSUE, rows("a@x.org", "b@x.org"), NOW)
+        ledger.reserve(ISSUE, rows("a@x.org", "b@x.org"), NOW)
+        syncs.clear()
+        ledger.mark_sending(ISSUE, "a@x.org", NOW)  # fenced: no fsync of its own
+        assert syncs == []
+        ledger.mark_deferred(ISSUE, "b@x.org", 451, "try later", NOW)
+        ledger.mark_sending(ISSUE, "b@x.org", NOW)  # the retry: journal fsynced
+        assert syncs != []

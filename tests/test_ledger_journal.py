@@ -16,7 +16,15 @@ import typer.main
 from mailer.cli import app
 from mailer.ledger import check_ledger, rebuild_ledger
 from tests.crashes import STEM, kill_when, ledger_states, settle
-from tests.sending import ISSUE, addresses, cli, cli_process, deliveries, make_folder
+from tests.sending import (
+    ISSUE,
+    addresses,
+    cli,
+    cli_process,
+    deliveries,
+    make_folder,
+    write_recipients,
+)
 from tests.smtp_servers import MakeServer, SmtpServer
 
 LIMITS = "per_second = 10000\nretry_delay = 0.01\nretries = 0\nconnections = 1\n"
@@ -165,3 +173,26 @@ def test_the_commands_a_damaged_ledger_points_at_exist(
     assert "`mailer ledger check`" in err and "`mailer ledger rebuild`" in err
     code, _out, err = cli("ledger", "check")
     assert code != 2, err  # 2: "No such command 'ledger'"
+
+
+def test_an_old_ledger_restored_after_the_journal_was_rewritten_sends_nobody_twice(
+    isolated: Path, make_smtp_server: MakeServer, tmp_path: Path
+) -> None:
+    # The journal is lost and rewritten from the ledger; later an old backup of the ledger is
+    # put back. The two know different things: they are merged, a row only moving forward.
+    server = make_smtp_server()
+    emails = addresses(13)
+    make_folder(isolated, server, emails[:10])
+    state = isolated / ".mailer"
+    assert cli("send", ISSUE, "--yes")[0] == 0
+    shutil.copy(state / "ledger.sqlite3", tmp_path / "backup.sqlite3")
+    (state / "journal").unlink()
+    assert cli("status")[0] == 0  # brings the journal back, from the ledger
+    write_recipients(isolated, emails)
+    assert cli("send", ISSUE, "--yes")[0] == 0  # three more, in the new journal only
+    for suffix in ("-wal", "-shm"):
+        Path(str(state / "ledger.sqlite3") + suffix).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "backup.sqlite3", state / "ledger.sqlite3")
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 0, err
+    assert deliveries(server) == dict.fromkeys(emails, 1)

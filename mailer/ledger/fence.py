@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from mailer.ledger.database import errors_of
 from mailer.ledger.journal import Entry, Journal
 from mailer.ledger.queries import stamp
-from mailer.ledger.reconcile import record_size, recorded_size, replay, rewrite_journal
+from mailer.ledger.reconcile import merge, record_size, recorded_size, replay, rewrite_journal
 
 if TYPE_CHECKING:
     from mailer.ledger.schema import State
@@ -159,27 +159,33 @@ class Fence:
         return bool(boot_id) and boot_id == self.boot_id
 
     def reconcile(self) -> int:
-        """Bring the ledger up to its journal (under the folder lock); return entries applied."""
+        """Bring the ledger up to its journal (under the folder lock); return entries applied.
+
+        The usual case: replay what the journal holds beyond the ledger's mark. A journal
+        the ledger was not current with (restored, rewritten, replaced, or shorter than the
+        mark) is merged both ways instead, a row only ever moving forward, and then written
+        anew from the merged ledger.
+        """
         with errors_of(self.path):
-            recorded = recorded_size(self._db)
+            recorded = recorded_size(self._db, self.journal.id)
             has_rows = self._db.execute("SELECT 1 FROM deliveries LIMIT 1").fetchone()
         size = self.journal.size()
-        if size < recorded or (size == 0 and has_rows):
-            # The journal lost entries (deleted, restored, or older than this ledger).
+        if recorded is None or size < recorded or (recorded == 0 and has_rows):
+            with self._transaction(durable=True) as db:
+                applied = merge(db, self.journal.read())
             self.journal = rewrite_journal(self._db, self.journal)
-            self.mark_journal_applied()
-            return 0
+            return applied
         if size == recorded:
             return 0
         with self._transaction(durable=True) as db:
             applied = replay(db, self.journal.read(recorded, end=size))
-            record_size(db, size)
+            record_size(db, size, self.journal.id)
         return applied
 
     def mark_journal_applied(self) -> None:
         """Record that the ledger holds every journal entry so far (no write in flight)."""
         with self._transaction() as db:
-            record_size(db, self.journal.size())
+            record_size(db, self.journal.size(), self.journal.id)
 
     def checkpoint(self, *, passive: bool = False) -> None:
         """Copy the WAL into the main file, so the main file alone is current.

@@ -18,22 +18,56 @@ from mailer.errors import LedgerError
 from mailer.ledger.journal import Entry, Journal
 
 JOURNAL_SIZE = "journal_size"
+JOURNAL_ID = "journal_id"
+# How far along a delivery is, for merging a journal and a ledger that each may know more:
+# a row never goes back to an earlier state, and `sent` always wins.
+_RANK = {"pending": 0, "removed": 0, "deferred": 1, "reserved": 2, "failed": 3}
+_RANK |= {"sending": 4, "unknown": 4, "sent": 5}
 _ATTEMPTED = ("sending", "sent", "failed", "deferred")  # a row first seen in such a state
 
 
-def recorded_size(db: sqlite3.Connection) -> int:
-    """Return how far into the journal the ledger is known to be current."""
-    found = db.execute("SELECT value FROM meta WHERE key = ?", (JOURNAL_SIZE,)).fetchone()
-    return int(found[0]) if found else 0
+def recorded_size(db: sqlite3.Connection, journal_id: str) -> int | None:
+    """Return how far into this journal the ledger is current: 0 for a new ledger, None when
+    the ledger was current with another journal (one restored, rewritten or replaced)."""
+    found = dict(db.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", _KEYS).fetchall())
+    if JOURNAL_SIZE not in found:
+        return 0
+    return int(found[JOURNAL_SIZE]) if found.get(JOURNAL_ID) == journal_id else None
 
 
-def record_size(db: sqlite3.Connection, size: int) -> None:
-    """Record that the ledger holds every journal entry before byte size."""
-    db.execute(
+def record_size(db: sqlite3.Connection, size: int, journal_id: str) -> None:
+    """Record that the ledger holds every entry of this journal before byte size."""
+    db.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (JOURNAL_SIZE, str(size)),
+        [(JOURNAL_SIZE, str(size)), (JOURNAL_ID, journal_id)],
     )
+
+
+_KEYS = (JOURNAL_SIZE, JOURNAL_ID)
+
+
+def merge(db: sqlite3.Connection, entries: Iterable[tuple[int, Entry]]) -> int:
+    """Apply what a journal knows that the ledger does not, whichever is newer: a row only
+    ever moves forward (see _RANK). Return how many entries moved a row."""
+    latest: dict[tuple[str, str], tuple[int, Entry]] = {}
+    for pos, entry in entries:
+        if entry.state == "started":
+            replay(db, [(pos, entry)])
+        else:
+            latest[(entry.issue, entry.key)] = (pos, entry)
+    moved = 0
+    for (issue, key), (pos, entry) in latest.items():
+        found = db.execute(
+            "SELECT state FROM deliveries WHERE issue_id = ? AND recipient_key = ?", (issue, key)
+        ).fetchone()
+        if found is None or _RANK[entry.state] > _RANK[found[0]]:
+            db.execute(
+                "UPDATE deliveries SET jpos = -1 WHERE issue_id = ? AND recipient_key = ?",
+                (issue, key),
+            )
+            moved += replay(db, [(pos, entry)])
+    return moved
 
 
 def replay(db: sqlite3.Connection, entries: Iterable[tuple[int, Entry]]) -> int:
@@ -122,7 +156,9 @@ def rewrite_journal(db: sqlite3.Connection, journal: Journal) -> Journal:
     journal.close()
     # The rows' journal offsets were those of the old file: every row is older than the new.
     db.execute("UPDATE deliveries SET jpos = 0")
-    return Journal(journal.path)
+    fresh = Journal(journal.path)
+    record_size(db, fresh.size(), fresh.id)
+    return fresh
 
 
 def last_states(journal_path: Path) -> dict[tuple[str, str], str]:

@@ -83,6 +83,7 @@ def rebuild_ledger(folder: Path, now: datetime | None = None) -> tuple[Path | No
             f"{newsletter.ledger_path} (and its journal) from a backup of the whole folder"
         )
     aside = None
+    moved: list[tuple[Path, Path]] = []
     if newsletter.ledger_path.exists():
         moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         aside = newsletter.ledger_path.with_name(f"{newsletter.ledger_path.name}.{moment}")
@@ -93,7 +94,16 @@ def rebuild_ledger(folder: Path, now: datetime | None = None) -> tuple[Path | No
                     os.replace(old, Path(str(aside) + suffix))
                 except OSError as err:
                     raise LedgerError(f"{old}: cannot move it aside ({err.strerror})") from err
-    with Ledger.open(folder) as ledger:
-        applied = ledger.reconcile()
-        ledger.checkpoint()
+                moved.append((Path(str(aside) + suffix), old))
+    try:
+        with Ledger.open(folder) as ledger:
+            applied = ledger.reconcile()
+            ledger.checkpoint()
+    except LedgerError:
+        # Put the old ledger back: an empty one in its place would send everyone the issues.
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(newsletter.ledger_path) + suffix).unlink(missing_ok=True)
+        for source, target in moved:
+            os.replace(source, target)
+        raise
     return aside, applied

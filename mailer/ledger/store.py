@@ -167,7 +167,11 @@ class Ledger(Queries, Fence):
 
     def mark_sending(self, issue_id: str, key: str, now: datetime) -> None:
         """Record that DATA was accepted and the message data is next (before its final dot)."""
-        durable, at = self.durability == "strict", stamp(now)
+        # The fence covers a row only while it is `reserved`: a retry (deferred, or back from
+        # a lost connection) must make its own `sending` durable, or a power cut could leave
+        # it looking deferred after its data went out.
+        at = stamp(now)
+        durable = self.durability == "strict" or self.state_of(issue_id, key) != "reserved"
         pos = self._journal([Entry(issue_id, "sending", at, key=key)], durable=durable)
         with self._single(durable=durable) as db:
             self._update(db, issue_id, key, "sending", None, None, at, pos, self._TO_SEND)
