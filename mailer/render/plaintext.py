@@ -21,7 +21,8 @@ def render_text(
     out: list[str] = []
     if view_url:
         out += [f"View this email in your browser: {view_url}", ""]
-    out += [title, "=" * min(len(title), TEXT_WIDTH), subtitle, ""]
+    rule = "=" * min(len(title), TEXT_WIDTH)
+    out += [rule, title, rule, subtitle, ""]
     for block in blocks:
         out += _block(block)
     out += ["-" * 20, *footer]
@@ -32,7 +33,10 @@ def render_text(
 def _heading(text: str | None) -> list[str]:
     if not text:
         return []
-    return ["", text.upper(), "-" * min(len(text), TEXT_WIDTH), ""]
+    # As written, not upper-cased: the heading may hold a placeholder, filled per recipient
+    # later, and "HELLO Seán" is what upper-casing before that gave.
+    # Underlined with = as Markdown's sub-headings inside a body are with -.
+    return ["", text, "=" * min(len(text), TEXT_WIDTH), ""]
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
