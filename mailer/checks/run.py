@@ -118,7 +118,7 @@ def locate_findings(
         if source is not None and _ISSUE_FIELD.match(finding.where):
             mark = source.mark(_loc(finding.where))
             place = f"{source.path}:{mark[0]}:{mark[1]}" if mark else source.path
-            if mark and finding.where.endswith("body"):  # Markdown: find the line inside it
+            if mark and finding.where.endswith(("body", "intro")):  # Markdown: the line in it
                 line = _line_after(issue_lines, mark[0], finding.message)
                 place = f"{source.path}:{line}" if line else place
         elif finding.where.startswith(f"{SETTINGS_FILE}: "):

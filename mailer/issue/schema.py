@@ -115,6 +115,7 @@ class DateItem(_Strict):
 class DatesBlock(_Strict):
     type: Literal["dates"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[DateItem] = Field(min_length=1)
 
 
@@ -132,6 +133,7 @@ class NewsItem(_Strict):
 class NewsBlock(_Strict):
     type: Literal["news"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[NewsItem] = Field(min_length=1)
 
 
@@ -146,6 +148,7 @@ class CourseItem(_Strict):
 class CoursesBlock(_Strict):
     type: Literal["courses"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[CourseItem] = Field(min_length=1)
 
 

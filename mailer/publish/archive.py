@@ -146,7 +146,7 @@ def _page(
 ) -> _Page:
     """Render the issue as a recipient with no personal data sees it, with relative links."""
     relative = settings.model_copy(update={"archive_url": _RENDER_BASE})
-    email = render_sample(folder, loaded, relative)
+    email = render_sample(folder, loaded, relative, for_archive=True)
     if sent is not None:
         published = datetime.fromisoformat(sent.started_at)
     elif loaded.issue.send_at is not None:

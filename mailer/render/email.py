@@ -23,8 +23,10 @@ from mailer.folder import BASE_TEMPLATE, Newsletter
 from mailer.issue import LoadedIssue, Personalisable, PlaceholderTable
 from mailer.render.inline import inline_css
 from mailer.render.layout import LayoutLoader
+from mailer.render.palette import dark_palette
 from mailer.render.plaintext import render_text
 from mailer.render.views import format_date, issue_views
+from mailer.render.web import without_greetings
 
 _NOT_FOR_LAYOUTS = {"smtp", "limits", "schedule", "unsubscribe_secret"}
 # Filled per recipient: the unsubscribe link carries a personal token (RFC 8058).
@@ -65,8 +67,16 @@ class Rendered:
         )
 
 
-def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rendered:
-    """Render the issue's HTML and text once, keeping recipient placeholders as tokens."""
+def render_issue(
+    folder: Path, loaded: LoadedIssue, settings: Settings, *, for_archive: bool = False
+) -> Rendered:
+    """Render the issue's HTML and text once, keeping recipient placeholders as tokens.
+
+    for_archive renders the web archive's page: the layout is told (`archive`) to leave out
+    what only makes sense in an inbox, and greeting lines ("Good morning {{ ... }},") go.
+    """
+    if for_archive:
+        loaded = without_greetings(loaded)
     issue = loaded.issue
     newsletter = Newsletter(folder, settings)
     table = PlaceholderTable()
@@ -90,6 +100,8 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
         "blocks": blocks,
         "unsubscribe_url": unsubscribe,
         "view_in_browser_url": browser_url,
+        "archive": for_archive,
+        "dark": dark_palette(settings.brand.model_dump(mode="json")),
     }
     mjml = _render_template(directory, context)
     html = inline_css(_mjml_to_html(mjml, directory), directory, loaded.source.path)
@@ -125,9 +137,12 @@ def sample_email(rendered: Rendered, settings: Settings) -> Personalised:
     return rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
 
 
-def render_sample(folder: Path, loaded: LoadedIssue, settings: Settings) -> Personalised:
+def render_sample(
+    folder: Path, loaded: LoadedIssue, settings: Settings, *, for_archive: bool = False
+) -> Personalised:
     """Render the issue and fill it for a recipient with no personal data."""
-    return sample_email(render_issue(folder, loaded, settings), settings)
+    rendered = render_issue(folder, loaded, settings, for_archive=for_archive)
+    return sample_email(rendered, settings)
 
 
 def _environment(directory: Path) -> SandboxedEnvironment:

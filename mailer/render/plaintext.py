@@ -50,8 +50,8 @@ def _wrap(text: str, indent: str = "") -> list[str]:
     )
 
 
-def _body(block: dict[str, Any], indent: str = "") -> list[str]:
-    body = block.get("body")
+def _body(block: dict[str, Any], indent: str = "", key: str = "body") -> list[str]:
+    body = block.get(key)
     if not body:
         return []
     text = markdown_to_text(body, TEXT_WIDTH - len(indent))
@@ -61,6 +61,8 @@ def _body(block: dict[str, Any], indent: str = "") -> list[str]:
 def _block(block: dict[str, Any]) -> list[str]:
     kind = block["type"]
     lines = _heading(block.get("heading"))
+    if block.get("intro"):  # dates, news and courses
+        lines += [*_body(block, key="intro"), ""]
     if kind in ("text", "article"):
         lines += _body(block)
     elif kind == "callout":
