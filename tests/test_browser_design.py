@@ -98,3 +98,24 @@ def test_every_text_is_legible_in_light_and_dark_mode(
         assert low == []
     finally:
         page.close()
+
+
+def test_a_folder_image_shows_in_the_composed_page_and_the_preview(
+    browser: Browser, newsletter: Path
+) -> None:
+    from tests.test_images import image_issue, png
+
+    path = image_issue(newsletter, data=png(300, 150))
+    done = compose_issue(newsletter, path, newsletter / "build")
+    page = open_page(browser, done.html_path, 600)
+    try:
+        widths = page.evaluate("Array.from(document.images).map((i) => i.naturalWidth)")
+        assert widths == [300]
+    finally:
+        page.close()
+    page = open_page(browser, done.preview_path, 1400)
+    try:
+        phone = page.frame_locator("#phone")
+        assert phone.locator("img").evaluate("(i) => i.complete && i.naturalWidth") == 300
+    finally:
+        page.close()

@@ -17,10 +17,12 @@ from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
+from mailer.addresses import ascii_domain
 from mailer.config import Settings
 from mailer.errors import TemplateError
 from mailer.folder import BASE_TEMPLATE, Newsletter
 from mailer.issue import LoadedIssue, Personalisable, PlaceholderTable
+from mailer.render.images import InlineImage, embed_images
 from mailer.render.inline import inline_css
 from mailer.render.layout import LayoutLoader
 from mailer.render.palette import dark_palette
@@ -44,6 +46,7 @@ class Personalised:
     preheader: str
     html: str
     text: str
+    images: tuple[InlineImage, ...] = ()  # the HTML shows them as cid: (see render.images)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Rendered:
     html: Personalisable
     text: Personalisable
     table: PlaceholderTable
+    images: tuple[InlineImage, ...] = ()  # files sent inside each message (cid: in the HTML)
 
     def personalise(self, fields: Mapping[str, str], extras: Mapping[str, str]) -> Personalised:
         """Fill the placeholders for one recipient: cheap string joins, no rendering."""
@@ -64,6 +68,7 @@ class Rendered:
             preheader=self.preheader.fill(values, escape=False),
             html=self.html.fill(values, escape=True),
             text=self.text.fill(values, escape=False),
+            images=self.images,
         )
 
 
@@ -81,6 +86,8 @@ def render_issue(
     newsletter = Newsletter(folder, settings)
     table = PlaceholderTable()
     blocks = issue_views(loaded, table, newsletter)
+    brand = settings.brand.model_dump(mode="json")
+    images = embed_images(folder, loaded, blocks, brand, ascii_domain(settings.sender_domain))
     unsubscribe = table.tokenise(UNSUBSCRIBE)
     subject = table.tokenise(issue.subject)
     preheader = table.tokenise(issue.preheader or "")
@@ -91,7 +98,7 @@ def render_issue(
         # Plain data, and none of the SMTP settings or secrets: a layout is someone's design,
         # and a sandbox still lets it call public methods such as get_secret_value().
         "settings": settings.model_dump(mode="json", exclude=_NOT_FOR_LAYOUTS),
-        "brand": settings.brand.model_dump(mode="json"),
+        "brand": brand,
         "issue": issue,
         "subject": subject,
         "preheader": preheader,
@@ -122,6 +129,7 @@ def render_issue(
         html=Personalisable.split(html),
         text=Personalisable.split(text),
         table=table,
+        images=images,
     )
 
 
