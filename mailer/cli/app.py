@@ -13,8 +13,9 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from mailer import __version__
-from mailer.cli.compose import archive, check, compose, init, validate
+from mailer.cli.compose import archive, check, compose, validate
 from mailer.cli.inbox import inbox, serve_unsubscribe
+from mailer.cli.init import init
 from mailer.cli.ledger import ledger_app
 from mailer.cli.output import Options, start_console
 from mailer.cli.schedule import schedule, send_due
