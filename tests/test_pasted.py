@@ -66,6 +66,9 @@ def test_words_bullets_and_numbers_become_nested_lists() -> None:
     page: Any = lxml_html.fromstring(f"<div>{html}</div>")
     paragraphs = [p.text_content() for p in page.iter("p")]
     assert "What to do if you are worried:" in paragraphs
+    # Word pastes a paragraph a line: each stays a paragraph, not run into the next.
+    assert paragraphs[:2] == ["Dear colleagues,", paragraphs[1]]
+    assert paragraphs[1].startswith("This term’s courses")
     assert "Kind regards," in paragraphs
     assert not any("•" in p or "\t" in p for p in paragraphs)
 
@@ -112,6 +115,14 @@ def test_markdown_written_by_hand_renders_exactly_as_before() -> None:
     assert len([b for b in bodies if b]) > 10
     for body in filter(None, bodies):
         assert markdown_to_html(body) == plain.render(body)
+
+
+def test_long_lines_are_words_paragraphs_wrapped_lines_are_one_paragraph() -> None:
+    word = "A paragraph as Word pastes it, on one line however long it is. " * 3
+    html = markdown_to_html(f"{word}\n{word}\n")
+    assert html.count("<p>") == 2
+    wrapped = "A paragraph wrapped by hand\nover two lines.\n"
+    assert markdown_to_html(wrapped).count("<p>") == 1
 
 
 def test_a_paragraph_after_a_list_does_not_run_into_its_last_item() -> None:

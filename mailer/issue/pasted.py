@@ -26,6 +26,7 @@ _BULLETS = {
 _BULLET_LINE = re.compile(r"^([ \t]*)(\S)[ \t\u00a0]+(\S.*)$")
 _NUMBER_LINE = re.compile(r"^([ \t]*)\(?(\d{1,3}|[a-z]|[ivx]{1,5})([.)])([ \t\u00a0]+)(\S.*)$")
 _MARKDOWN_ITEM = re.compile(r"^([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
+PASTED_LINE = 100  # longer lines are Word's paragraphs, not lines wrapped by hand
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9}
 
 
@@ -36,7 +37,9 @@ def pasted_to_markdown(text: str) -> str:
     made = {
         number for number, (old, new) in enumerate(zip(lines, converted, strict=True)) if old != new
     }
-    return _separate_lists(converted, made)
+    # Text from Word has one paragraph a line; Markdown written by hand wraps its lines.
+    pasted = bool(made) or any(len(line) > PASTED_LINE for line in lines)
+    return _separate_lists(converted, made, paragraph_per_line=pasted)
 
 
 def _pasted_item(line: str, *, in_list: bool) -> tuple[int, str, str] | None:
@@ -102,24 +105,27 @@ class _Converter:
         return " " * indent + marker + rest.strip()
 
 
-def _separate_lists(lines: list[str], made: set[int]) -> str:
+def _separate_lists(lines: list[str], made: set[int], *, paragraph_per_line: bool) -> str:
     """Put a blank line where a list meets a paragraph line, before or after it.
 
     Before: a list made here may start at 3, and only a list starting at 1 may interrupt a
-    paragraph. After: a paragraph line right after an item would run on inside it.
+    paragraph. After: a paragraph line right after an item would run on inside it. With
+    paragraph_per_line (text from Word), between two lines of text too.
     """
     out: list[str] = []
     in_list = fence = False
     for number, line in enumerate(lines):
-        if line.lstrip().startswith(("```", "~~~")):
+        fence_line = line.lstrip().startswith(("```", "~~~"))
+        if fence_line:
             fence = not fence
         item = None if fence else _MARKDOWN_ITEM.match(line)
+        after_text = bool(out) and bool(out[-1].strip())
         if item is not None:
-            if not in_list and out and out[-1].strip() and number in made:
+            if not in_list and after_text and number in made:
                 out.append("")
             in_list = True
-        elif line.strip() and not line[:1].isspace():
-            if in_list and out and out[-1].strip():
+        elif line.strip() and not line[:1].isspace() and not (fence or fence_line):
+            if after_text and (in_list or paragraph_per_line):
                 out.append("")
             in_list = False
         out.append(line)
