@@ -15,7 +15,14 @@ from mailer.config import Settings
 from mailer.errors import MailerError, Problem, shown_path
 from mailer.folder import BUILTIN_LAYOUTS_DIR, Newsletter
 from mailer.issue import LoadedIssue, load_issue
-from mailer.render import Personalised, preview_page, reload_script, render_sample
+from mailer.render import (
+    Personalised,
+    image_files,
+    preview_page,
+    reload_script,
+    render_sample,
+    with_image_files,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,12 @@ def _write(
     text_path = out_dir / f"{stem}.txt"
     preview_path = out_dir / f"{stem}.preview.html"
     html_bytes = email.html.encode("utf-8")
-    _write_file(html_path, html_bytes)
+    # The message carries its image files (cid: links); the page on disk shows them from
+    # copies beside it, as the web archive does.
+    for name, data in image_files(stem, email.images).items():
+        _make_dir((out_dir / name).parent)
+        _write_file(out_dir / name, data)
+    _write_file(html_path, with_image_files(email.html, stem, email.images).encode("utf-8"))
     _write_file(text_path, email.text.encode("utf-8"))
     reload = _reload(stem, html_bytes) if watching else None
     page = preview_page(

@@ -1,4 +1,4 @@
-"""Rules for values every stage shares: one safe line of text, and a duration."""
+"""Rules for values every stage shares: one safe line of text, a duration, a folder path."""
 
 from __future__ import annotations
 
@@ -96,3 +96,32 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f'not a duration ("{text}"); write e.g. 6h, 90m, 1d or 2h30m')
     days, hours, minutes = (int(part) if part else 0 for part in match.groups())
     return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def is_folder_path(src: str) -> bool:
+    """Say whether src names a file in the newsletter folder rather than a web address."""
+    text = src.strip()
+    drive = re.match(r"^[A-Za-z]:[\\/]", text)  # C:\Users\...: a Windows path, not a scheme
+    return bool(drive) or (not _SCHEME.match(text) and not text.startswith("//"))
+
+
+def folder_path_problem(src: str) -> str | None:
+    """Return what is wrong with a path in the newsletter folder as written, or None.
+
+    A path is written from the folder with / between folders; it cannot leave the folder.
+    """
+    if not src.strip():
+        return "empty; give a file in the folder, e.g. images/photo.jpg"
+    if src.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", src):
+        return (
+            f'"{src}": copy the file into the newsletter folder and give the path from there, '
+            "e.g. images/photo.jpg"
+        )
+    if "\\" in src:
+        return f'"{src}": write / between folders, e.g. images/photo.jpg'
+    if ".." in src.split("/"):
+        return f'"{src}": the file must be inside the newsletter folder; copy it in'
+    return None

@@ -137,7 +137,7 @@ def test_the_preview_shows_both_widths_and_the_text_part(browser: Browser, isola
         assert page.locator("#phone").get_attribute("width") == "375"
         phone = page.frame_locator("#phone")
         assert phone.locator("h2", has_text="Dates for your diary").is_visible()
-        assert "DATES FOR YOUR DIARY" in page.locator("#text").inner_text()
+        assert "Dates for your diary\n====" in page.locator("#text").inner_text()
         assert "L&D Newsletter, issue 12" in page.locator(".inbox").inner_text()
     finally:
         page.close()

@@ -42,6 +42,9 @@ COSMETIC = frozenset(
         "html-target", "html-role", "html-aria-label", "html-aria-hidden",
         "html-aria-describedby", "html-aria-labelledby", "html-aria-live", "html-dir",
         "html-doctype",
+        # Dark mode: a client without these shows the light design, or darkens it itself.
+        "css-at-media-prefers-color-scheme", "css-color-scheme", "html-meta-color-scheme",
+        "css-selector-attribute", "css-selector-child",
     }
 )  # fmt: skip
 _LONGHAND = re.compile(r"^(margin|padding|border)-(top|right|bottom|left)(-(color|style|width))?$")

@@ -106,6 +106,8 @@ def _check_one(link: Link) -> list[Finding]:
     if not url or url.startswith("#"):
         add("error", f'{link.attribute}="{url}" goes nowhere in an email', _FULL_URL)
         return found
+    if link.attribute == "src" and url.startswith("cid:"):
+        return found  # an image file sent inside the message (render.images, RFC 2392)
     if TOKEN.search(url) or _LEFTOVER.search(url):
         add("error", f'"{url}" still holds a placeholder', _PLACEHOLDER_HINT)
         return found

@@ -6,16 +6,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import BaseModel
 
-from mailer.issue import PLACEHOLDER, Issue, Loc, dotted
+from mailer.issue import PLACEHOLDER, Issue, Loc, dotted, parse_markdown
 
 # Placeholders become this before Markdown is parsed (it survives URL normalisation), then
 # a wildcard: the HTML holds the sample recipient's value where the issue has {{ ... }}.
 _WILD = "MAILERWILDX"
-_md = MarkdownIt("commonmark", {"html": False})
 _SNIPPET_CHARS = 24  # a run of body text long enough to tell blocks apart
 # What a link's text is, by the field names of the schema: a course's button, a link's text...
 _LINK_TEXT_KEYS = ("button", "text", "title", "alt")
@@ -102,8 +100,9 @@ class Origins:
         for key in ("heading", "title"):
             if fields.get(key):
                 self._heading(index, (*loc, key), fields[key])
-        if fields.get("body"):
-            self._body(index, (*loc, "body"), fields["body"], context=title or "")
+        for key in ("body", "intro"):  # Markdown
+            if fields.get(key):
+                self._body(index, (*loc, key), fields[key], context=title or "")
         if fields.get("src"):
             self.images.append(TextSource(index, dotted((*loc, "src")), _pattern(fields["src"])))
             if fields.get("alt"):
@@ -139,7 +138,7 @@ class Origins:
 
     def _body(self, block: int, loc: Loc, body: str, context: str) -> None:
         where = dotted(loc)
-        tokens = _md.parse(PLACEHOLDER.sub(_WILD, body))
+        tokens = parse_markdown(PLACEHOLDER.sub(_WILD, body))
         for position, token in enumerate(tokens):
             if token.type == "heading_open" and position + 1 < len(tokens):
                 text = _plain(tokens[position + 1].children or [])

@@ -17,6 +17,8 @@ from mailer.checks.archive import archive_warnings
 from mailer.checks.base import Email, Finding
 from mailer.checks.clients import check_clients
 from mailer.checks.dates import check_dates
+from mailer.checks.examples import check_example_values
+from mailer.checks.images import check_images
 from mailer.checks.links import check_links, collect_links
 from mailer.checks.online import check_online
 from mailer.checks.size import check_size
@@ -27,7 +29,7 @@ from mailer.folder import SETTINGS_FILE, Newsletter
 from mailer.issue import LoadedIssue, Loc, YamlSource, load_issue
 from mailer.render import Personalised, layout_files, render_sample
 
-CHECKS = ("size", "links", "dates", "accessibility", "clients", "text")
+CHECKS = ("settings", "size", "links", "images", "dates", "accessibility", "clients", "text")
 _LOC_PART = re.compile(r"([A-Za-z_]+)|\[(\d+)\]")
 _ISSUE_FIELD = re.compile(r"^(blocks\[\d+\][\w.\[\]]*|send_at|date)$")
 _NEEDLE = re.compile(r'(?:href|src)="([^"…]{6,})')
@@ -45,8 +47,10 @@ def check_email(
     parsed = Email.parse(loaded, settings, email.html, email.text)
     links = collect_links(parsed)
     findings = [
+        *check_example_values(settings),
         *check_size(parsed),
         *check_links(parsed),
+        *check_images(email.images),
         *(check_online(links, timeout, settings.archive_url) if online else []),
         *check_dates(parsed),
         *check_accessibility(parsed),
@@ -118,7 +122,7 @@ def locate_findings(
         if source is not None and _ISSUE_FIELD.match(finding.where):
             mark = source.mark(_loc(finding.where))
             place = f"{source.path}:{mark[0]}:{mark[1]}" if mark else source.path
-            if mark and finding.where.endswith("body"):  # Markdown: find the line inside it
+            if mark and finding.where.endswith(("body", "intro")):  # Markdown: the line in it
                 line = _line_after(issue_lines, mark[0], finding.message)
                 place = f"{source.path}:{line}" if line else place
         elif finding.where.startswith(f"{SETTINGS_FILE}: "):

@@ -10,17 +10,68 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-from mailer.cli.compose import archive, check, compose, init, validate
+from mailer import __version__
+from mailer.cli.compose import archive, check, compose, validate
 from mailer.cli.inbox import inbox, serve_unsubscribe
+from mailer.cli.init import init
 from mailer.cli.ledger import ledger_app
 from mailer.cli.output import Options, start_console
 from mailer.cli.schedule import schedule, send_due
 from mailer.cli.send import send, status, unsubscribe
 
+# The options of `mailer` itself, which people also write after the command (`mailer compose
+# x.yaml --dir ~/news`): no command has options of these names, so they are moved in front.
+_GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet"}
+_GLOBAL_WITH_VALUE = {"--dir"}
+
+
+def global_options_first(args: list[str]) -> list[str]:
+    """Return args with mailer's own options moved before the command (up to a `--`)."""
+    before: list[str] = []
+    index = 0
+    while index < len(args) and args[index].startswith("-") and args[index] != "--":
+        takes_value = args[index] in _GLOBAL_WITH_VALUE
+        before += args[index : index + 1 + takes_value]
+        index += 1 + takes_value
+    moved: list[str] = []
+    rest: list[str] = []
+    tail = args[index:]
+    position = 0
+    while position < len(tail):
+        arg = tail[position]
+        if arg == "--":
+            rest += tail[position:]
+            break
+        if arg in _GLOBAL_FLAGS or (arg.split("=", 1)[0] in _GLOBAL_WITH_VALUE and "=" in arg):
+            moved.append(arg)
+        elif arg in _GLOBAL_WITH_VALUE and position + 1 < len(tail):
+            moved += tail[position : position + 2]
+            position += 1
+        else:
+            rest.append(arg)
+        position += 1
+    return before + moved + rest
+
+
+class Group(TyperGroup):
+    """The `mailer` group: global options are accepted after the command too."""
+
+    # Any: Typer vendors click privately, so its types are not ours to name.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, global_options_first(list(args))))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailer {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="mailer",
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,10 +110,18 @@ def main(
     ] = Path("."),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say more.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Say only what went wrong.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Say which version this is."
+        ),
+    ] = False,
 ) -> None:
     """Compose an email newsletter from an issue file and send it, safely.
 
     Example: mailer compose issues/2023-10-20-ld-newsletter.yaml
+
+    --dir, -v and -q may come before or after the command.
     """
     ctx.obj = Options(folder=folder, verbose=verbose, quiet=quiet)
     start_console(ctx, verbose=verbose, quiet=quiet)

@@ -1,4 +1,4 @@
-"""Writing a newsletter: init, validate, compose, check, archive (registered in app.py)."""
+"""Writing a newsletter: validate, compose, check, archive (registered in app.py)."""
 
 from __future__ import annotations
 
@@ -12,27 +12,6 @@ from mailer.errors import MailerError
 
 if TYPE_CHECKING:
     from mailer.compose import Composed
-
-
-def init(
-    ctx: typer.Context,
-    directory: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Where to create the folder.")
-    ] = Path("."),
-) -> None:
-    """Create a newsletter folder with settings, an example issue, the default layout and a list.
-
-    Example: mailer init staff-news && cd staff-news && mailer compose issues/*.yaml
-    """
-    from mailer.scaffold import create_newsletter
-
-    written = run(lambda: create_newsletter(directory))
-    for path in written:
-        say(f"created {path}")
-    say(
-        f"next: edit {directory / 'mailer.toml'}, then run: mailer --dir {directory} compose "
-        f"{written[0].relative_to(directory) if written else 'issues/<issue>.yaml'}",
-    )
 
 
 def validate(

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from mailer.addresses import validate_address, wire_address
-from mailer.values import line_problem, parse_duration
+from mailer.values import folder_path_problem, is_folder_path, line_problem, parse_duration
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 LIST_ID = re.compile(rf"^{_ATOM}(?:\.{_ATOM})+$")  # RFC 2919 2: a dot-atom with a dot
@@ -54,10 +54,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _logo(value: str) -> str:
+    if is_folder_path(value):
+        problem = folder_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+    elif not re.match(r"^https?://[^\s<>\"']+$", value):
+        raise ValueError(f'"{value}": give an https:// address, or a file in the folder')
+    return value.strip()
+
+
 class Brand(_Strict):
     """The look: a logo and one or two colours."""
 
-    logo: WebUrl | None = None
+    # An https:// address, or an image file in the newsletter folder (sent in each message).
+    logo: Annotated[str, AfterValidator(_logo)] | None = None
     logo_alt: str | None = None
     logo_width: int = Field(default=160, ge=16, le=600)
     primary_colour: Colour = "#1d4e89"

@@ -8,13 +8,13 @@ rolls the batch back, and the next run reads the same messages again, to the sam
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from pathlib import Path
 from types import TracebackType
 
 from mailer.errors import LockedError, MailerError
+from mailer.filelock import try_lock
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed (
@@ -68,13 +68,11 @@ class InboxMemory:
     def _hold_run_lock(self, path: Path) -> None:
         """One inbox run at a time (cron may start the next before this one ends)."""
         self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(self._lock_fd):
             os.close(self._lock_fd)
             raise LockedError(
                 f"{path.parent.parent}: another `mailer inbox` is running; let it finish"
-            ) from None
+            )
 
     def __enter__(self) -> InboxMemory:
         return self

@@ -7,6 +7,7 @@ from mailer.issue.markdown import (
     check_url,
     markdown_to_html,
     markdown_to_text,
+    parse_markdown,
 )
 from mailer.issue.placeholders import (
     PLACEHOLDER,
@@ -76,5 +77,6 @@ __all__ = [
     "load_yaml",
     "markdown_to_html",
     "markdown_to_text",
+    "parse_markdown",
     "try_load_issue",
 ]

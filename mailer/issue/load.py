@@ -118,7 +118,7 @@ def _check_content(
         _error, warning = check_url(value)  # errors come from the schema, with their type
         if warning:
             warnings.append(Problem(source.path, line, column, where, warning))
-    elif key == "body":
+    elif key in ("body", "intro"):
         offset = 1 if loc in source.block_scalars else 0
         for delta, message, is_error in check_markdown(value):
             at = (line + offset + delta) if line is not None and offset else line

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from mailer.issue.pasted import pasted_to_markdown
 from mailer.issue.placeholders import PLACEHOLDER
 
 SAFE_SCHEMES = ("https", "http", "mailto")
@@ -17,11 +18,24 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f<>\"'\\]")
 TEXT_WIDTH = 72
 
-_render_md = MarkdownIt("commonmark", {"html": False, "typographer": False})
+# No www.: linkify would make it http://. Bare addresses become mailto: links.
+_LINKIFY = {"fuzzy_link": False, "fuzzy_email": True}
+
+
+def _parser(options: dict[str, bool]) -> MarkdownIt:
+    """Return a CommonMark parser that links bare https:// addresses, as Word pastes them."""
+    parser = MarkdownIt("commonmark", {**options, "linkify": True}).enable("linkify")
+    assert parser.linkify is not None  # linkify-it-py, markdown-it-py's [linkify] extra
+    parser.linkify.set(_LINKIFY)
+    return parser
+
+
+_render_md = _parser({"html": False, "typographer": False})
 # A second parser that sees raw HTML and every link as written, so that checks can name
 # them instead of letting markdown-it quietly drop them (it turns javascript: links to text).
-_check_md = MarkdownIt("commonmark", {"html": True})
+_check_md = _parser({"html": True})
 _check_md.validateLink = lambda url: True  # type: ignore[method-assign]
+_BARE_WWW = re.compile(r"(?<![\w/@.-])www\.[\w-]+(?:\.[\w-]+)+[^\s<>\"')\],;]*")
 
 
 def check_url(url: str) -> tuple[str | None, str | None]:
@@ -74,7 +88,17 @@ def check_markdown(text: str) -> list[tuple[int, str, bool]]:
                     found.append((line, str(error or warning), error is not None))
             if token.type == "image" and not token.content.strip():
                 found.append((line, "an image needs alt text: ![what it shows](url)", True))
+            if token.type == "text":
+                found += [
+                    (line, _www_message(m.group(0)), False)
+                    for m in _BARE_WWW.finditer(token.content)
+                ]
     return found
+
+
+def _www_message(address: str) -> str:
+    shown = address.rstrip(".")
+    return f'"{shown}" is not a link without https:// in front; write https://{shown}'
 
 
 def _raw_html_message(html: str) -> str:
@@ -82,14 +106,19 @@ def _raw_html_message(html: str) -> str:
     return f'raw HTML ("{snippet}") is not allowed; use Markdown: **bold**, [text](url), - bullets'
 
 
+def parse_markdown(text: str) -> list[Token]:
+    """Return the tokens the email is rendered from (Word's lists as lists, bare links)."""
+    return _render_md.parse(pasted_to_markdown(text))
+
+
 def markdown_to_html(text: str) -> str:
-    """Render Markdown to HTML with raw HTML escaped (CommonMark)."""
-    return str(_render_md.render(text))
+    """Render Markdown to HTML with raw HTML escaped (CommonMark), Word's lists as lists."""
+    return str(_render_md.render(pasted_to_markdown(text)))
 
 
 def markdown_to_text(text: str, width: int = TEXT_WIDTH) -> str:
     """Render Markdown to plain text: headings underlined, bullets kept, every link's URL shown."""
-    return _TextWriter(width).write(_render_md.parse(text))
+    return _TextWriter(width).write(parse_markdown(text))
 
 
 class _TextWriter:

@@ -21,7 +21,12 @@ from pydantic import (
 )
 
 from mailer.issue.markdown import check_url
-from mailer.values import parse_duration, written_line_problem
+from mailer.values import (
+    folder_path_problem,
+    is_folder_path,
+    parse_duration,
+    written_line_problem,
+)
 
 
 def _one_line(value: str) -> str:
@@ -38,6 +43,16 @@ def _url(value: str) -> str:
     if error:
         raise ValueError(error)
     return value
+
+
+def _image_src(value: str) -> str:
+    """Accept an https:// (or http://) address, or a file in the newsletter folder."""
+    if is_folder_path(value):
+        problem = folder_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
+    return _url(value)
 
 
 def _diary_date(value: Any) -> date | datetime:
@@ -73,6 +88,7 @@ def as_moment(value: date | datetime, *, last: bool = False) -> datetime:
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
 Url = Annotated[str, AfterValidator(_url)]
+ImageSrc = Annotated[str, AfterValidator(_image_src)]
 DiaryDate = Annotated[date | datetime, BeforeValidator(_diary_date)]
 Markdown = Annotated[str, Field(min_length=1)]
 
@@ -115,6 +131,7 @@ class DateItem(_Strict):
 class DatesBlock(_Strict):
     type: Literal["dates"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[DateItem] = Field(min_length=1)
 
 
@@ -132,6 +149,7 @@ class NewsItem(_Strict):
 class NewsBlock(_Strict):
     type: Literal["news"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[NewsItem] = Field(min_length=1)
 
 
@@ -146,12 +164,13 @@ class CourseItem(_Strict):
 class CoursesBlock(_Strict):
     type: Literal["courses"]
     heading: OneLine | None = None
+    intro: Markdown | None = None  # a paragraph or two under the heading
     items: list[CourseItem] = Field(min_length=1)
 
 
 class ImageBlock(_Strict):
     type: Literal["image"]
-    src: Url
+    src: ImageSrc  # https://... or a file in the newsletter folder: images/team.jpg
     alt: OneLine
     url: Url | None = None
     width: int | None = Field(default=None, ge=16, le=600)

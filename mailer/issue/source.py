@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,39 @@ def _read_capped(path: Path, shown: str) -> bytes:
     return data
 
 
+_QUOTED_VALUE = re.compile(r"""^(\s*(?:-\s+)?(?:[\w.-]+:\s+)?)(["'])(.*?)\s*$""")
+
+
+def _quotes_inside_quotes(line: str) -> tuple[int, str] | None:
+    """Return (column, what to write) for a quoted value with its own quote mark inside.
+
+    `heading: "Hi {{ recipient.first_name | default("colleague") }}"` ends the value at the
+    quote before colleague, and YAML's own words for that ("expected <block end>") say
+    nothing useful to someone who only wanted to greet the reader.
+    """
+    found = _QUOTED_VALUE.match(line)
+    if found is None:
+        return None
+    prefix, quote, value = found.groups()
+    inner = value[:-1] if value.endswith(quote) else value
+    if quote == "'":
+        inner = inner.replace("''", "")  # '' is how a single-quoted value writes a '
+    if quote not in inner:
+        return None
+    other = "'" if quote == '"' else '"'
+    if other not in inner:
+        fixed = f"{prefix}{other}{inner}{other}"
+    elif quote == '"':
+        fixed = prefix + '"' + inner.replace('"', '\\"') + '"'
+    else:
+        fixed = prefix + "'" + inner.replace("'", "''") + "'"
+    name = "double" if quote == '"' else "single"
+    return len(prefix) + 1, (
+        f"this value is in {name} quotes ({quote}...{quote}) and has a {quote} inside, which "
+        f"ends it early; write it as:  {fixed.strip()}"
+    )
+
+
 def parse_yaml(text: str, display: str) -> YamlSource:
     """Parse YAML text into a YamlSource."""
     source = YamlSource(display, None)
@@ -192,6 +226,11 @@ def parse_yaml(text: str, display: str) -> YamlSource:
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         what = err.problem or err.context or "invalid YAML"
         line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        quoted = _quotes_inside_quotes(line)
+        if quoted is not None:
+            column, hint = quoted
+            where = f":{mark.line + 1}:{column}" if mark else ""
+            raise IssueError(f"{display}{where}: {hint}") from err
         if "\t" in what or "'\\t'" in what:
             hint = "indent with spaces, not tabs"
         elif "{{" in line:

@@ -9,6 +9,7 @@ join is exactly the personalised text.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
 import re
@@ -31,7 +32,7 @@ from mailer.mime.headers import (
 )
 from mailer.mime.quoted_printable import LINE_ENDS, encode_part, encode_pieces, fill_pieces
 from mailer.mime.tokens import unsubscribe_token
-from mailer.render import Rendered
+from mailer.render import InlineImage, Rendered
 from mailer.values import line_problem
 
 TEST_PREFIX = "[TEST] "
@@ -73,6 +74,8 @@ class MessageFactory:
         digest = hashlib.sha256(issue_id.encode("utf-8"))
         for chunk in (*self._text, *self._html):
             digest.update(chunk if isinstance(chunk, bytes) else b"%d" % chunk)
+        for image in rendered.images:
+            digest.update(image.content_id.encode("ascii"))
         # "=_" never occurs in QP output (RFC 2045 6.7), so no content line can match it.
         boundary = f"=_mailer_{digest.hexdigest()[:32]}"
         headers = _fixed_headers(settings, boundary)
@@ -83,6 +86,8 @@ class MessageFactory:
         self._start_text = f"\r\n--{boundary}\r\n{_PART_HEADERS.format('plain')}".encode("ascii")
         self._start_html = f"\r\n--{boundary}\r\n{_PART_HEADERS.format('html')}".encode("ascii")
         self._close = f"\r\n--{boundary}--\r\n".encode("ascii")
+        if rendered.images:
+            self._start_html, self._close = _related(boundary, rendered.images)
 
     @classmethod
     def prepare(
@@ -179,6 +184,36 @@ class MessageFactory:
         fill_pieces(chunks, self._html, [encode_part(html.escape(value)) for value in values])
         chunks.append(self._close)
         return BuiltMessage(to_address, message_id, subject, b"".join(chunks))
+
+
+def _related(boundary: str, images: tuple[InlineImage, ...]) -> tuple[bytes, bytes]:
+    """Return the HTML part's start and the message's end when images travel inside it.
+
+    multipart/alternative holds the text, then multipart/related: the HTML and its images,
+    each with the Content-ID its cid: link names (RFC 2387, RFC 2392). The images are
+    base64-encoded here, once per issue.
+    """
+    related = f"{boundary}_related"  # "=_" never occurs in QP or base64 content
+    start = (
+        f"\r\n--{boundary}\r\n"
+        f'Content-Type: multipart/related; boundary="{related}"; type="text/html"\r\n\r\n'
+        f"--{related}\r\n{_PART_HEADERS.format('html')}"
+    ).encode("ascii")
+    parts = []
+    for image in images:
+        encoded = base64.encodebytes(image.data).replace(b"\n", b"\r\n")  # 76-character lines
+        parts.append(
+            (
+                f"\r\n--{related}\r\n"
+                f'Content-Type: {image.content_type}; name="{image.filename}"\r\n'
+                "Content-Transfer-Encoding: base64\r\n"
+                f"Content-ID: <{image.content_id}>\r\n"
+                f'Content-Disposition: inline; filename="{image.filename}"\r\n\r\n'
+            ).encode("ascii")
+            + encoded.rstrip(b"\r\n")
+        )
+    end = f"\r\n--{related}--\r\n--{boundary}--\r\n".encode("ascii")
+    return start, b"".join(parts) + end
 
 
 def _fixed_headers(settings: Settings, boundary: str) -> list[tuple[str, str | None]]:

@@ -36,7 +36,13 @@ from mailer.issue import LoadedIssue, try_load_issue
 from mailer.ledger import IssueSummary, sent_issues
 from mailer.publish.calendar import event_calendar, issue_events
 from mailer.publish.feed import FeedEntry, feed_xml
-from mailer.render import SAMPLE_RECIPIENT, format_date, render_sample
+from mailer.render import (
+    SAMPLE_RECIPIENT,
+    format_date,
+    image_files,
+    render_sample,
+    with_image_files,
+)
 
 INDEX_FILE = ARCHIVE_INDEX
 FEED_FILE = ARCHIVE_FEED
@@ -66,6 +72,7 @@ class _Page:
     preheader: str
     published: datetime
     html: str
+    images: dict[str, bytes] = field(default_factory=dict)  # files beside the page
 
 
 def build_archive(
@@ -96,6 +103,7 @@ def build_archive(
         older = pages[number + 1] if number + 1 < len(pages) else None
         html_page = _issue_html(page, settings, newer, older)
         files[issue_page(page.loaded.stem)] = html_page.encode("utf-8")
+        files.update(page.images)
         link = newsletter.view_url(page.loaded.stem)
         for path, event in issue_events(page.loaded, settings, SAMPLE_RECIPIENT, link):
             ics = event_calendar(event, zone=settings.zone, stamp=now, product=PRODUCT_ID)
@@ -146,15 +154,16 @@ def _page(
 ) -> _Page:
     """Render the issue as a recipient with no personal data sees it, with relative links."""
     relative = settings.model_copy(update={"archive_url": _RENDER_BASE})
-    email = render_sample(folder, loaded, relative)
+    email = render_sample(folder, loaded, relative, for_archive=True)
     if sent is not None:
         published = datetime.fromisoformat(sent.started_at)
     elif loaded.issue.send_at is not None:
         published = loaded.issue.send_at
     else:
         published = datetime.combine(loaded.issue.date, time(), tzinfo=settings.zone)
-    page_html = email.html.replace(_RENDER_BASE, "")
-    return _Page(loaded, email.subject, email.preheader, published, page_html)
+    page_html = with_image_files(email.html.replace(_RENDER_BASE, ""), loaded.stem, email.images)
+    images = image_files(loaded.stem, email.images)
+    return _Page(loaded, email.subject, email.preheader, published, page_html, images)
 
 
 _STYLE = """body { margin: 0; background: #eef2f6; color: #1f2933; font: 16px/1.5 Arial, Helvetica,

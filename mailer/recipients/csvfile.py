@@ -29,6 +29,41 @@ def sniff_delimiter(header: str) -> str:
     return DELIMITERS[counts.index(max(counts))]
 
 
+def check_columns(
+    shown: str, line: int, raw_columns: list[str], columns: list[str], separated: str
+) -> None:
+    """Check the header: no two columns alike, one email column (renaming an alias in columns).
+
+    separated says how the file was split, for the message when no column is email.
+    """
+    seen: dict[str, str] = {}
+    for raw, name in zip(raw_columns, columns, strict=True):
+        if name and name in seen:
+            raise RecipientsError(
+                f'{shown}:{line}: columns "{seen[name]}" and "{raw}" are both "{name}" '
+                "(case, spaces and hyphens do not count); rename or remove one"
+            )
+        seen[name] = raw
+    if "email" in seen:
+        return
+    aliases = [name for name in columns if name in EMAIL_ALIASES]
+    if len(aliases) == 1:
+        # Outlook, Google and Mailchimp exports say "E-mail Address" or "Email Address":
+        # that column is the address, and `recipient.email` in an issue means it.
+        columns[columns.index(aliases[0])] = "email"
+        return
+    if len(raw_columns) == 1 and separated:
+        raise RecipientsError(
+            f"{shown}:{line}: no email column; found one column {raw_columns[0]!r} "
+            "— is the file separated by something other than , ; or tab?"
+        )
+    found = ", ".join(f'"{raw}"' for raw in raw_columns)
+    where = f" {separated}" if separated else ""
+    raise RecipientsError(
+        f"{shown}:{line}: no email column; found {found}{where}; name the address column email"
+    )
+
+
 class CsvFile:
     """An open CSV file with an email column: its header, and its rows with their line numbers."""
 
@@ -90,32 +125,17 @@ class CsvFile:
         self.email_index = self.columns.index("email")
 
     def _check_columns(self, line: int) -> None:
-        seen: dict[str, str] = {}
-        for raw, name in zip(self.raw_columns, self.columns, strict=True):
-            if name and name in seen:
-                raise RecipientsError(
-                    f'{self.shown}:{line}: columns "{seen[name]}" and "{raw}" are both "{name}" '
-                    "(case, spaces and hyphens do not count); rename or remove one"
-                )
-            seen[name] = raw
-        if "email" in seen:
-            return
-        aliases = [name for name in self.columns if name in EMAIL_ALIASES]
-        if len(aliases) == 1:
-            # Outlook, Google and Mailchimp exports say "E-mail Address" or "Email Address":
-            # that column is the address, and `recipient.email` in an issue means it.
-            self.columns[self.columns.index(aliases[0])] = "email"
-            return
-        if len(self.raw_columns) == 1:
-            raise RecipientsError(
-                f"{self.shown}:{line}: no email column; found one column {self.raw_columns[0]!r} "
-                "— is the file separated by something other than , ; or tab?"
-            )
-        found = ", ".join(f'"{raw}"' for raw in self.raw_columns)
-        raise RecipientsError(
-            f"{self.shown}:{line}: no email column; found {found} "
-            f"({SHOWN_DELIMITERS[self.delimiter]} separated); name the address column email"
-        )
+        separated = f"({SHOWN_DELIMITERS[self.delimiter]} separated)"
+        check_columns(self.shown, line, self.raw_columns, self.columns, separated)
+
+    def width_problem(self, count: int, width: int) -> tuple[str, str]:
+        """Return what is wrong with a row of count values under a header of width, and hint."""
+        sep = SHOWN_DELIMITERS[self.delimiter]
+        if count > width:
+            hint = f"put quotes around a value that contains a {sep}, or remove the extra {sep}"
+        else:
+            hint = f"add the missing values (an empty value still needs its {sep})"
+        return f"{count} value(s), but the header has {width} columns", hint
 
     def _decoded(self, lines: Iterable[str]) -> Iterator[str]:
         try:

@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 
 from mailer.addresses import address_key, validate_address
 from mailer.errors import Problem, RecipientsError
-from mailer.recipients.csvfile import SHOWN_DELIMITERS, CsvFile
+from mailer.recipients.workbook import ListFile, open_list
 from mailer.values import cell_problem
 
 Status = Literal["sendable", "duplicate", "unsubscribed", "invalid"]
@@ -82,7 +82,7 @@ class _Row(NamedTuple):
     first: int = 0  # for a duplicate: the line it repeats
 
 
-def _classify(source: CsvFile, unsubscribed: AbstractSet[str]) -> Iterator[_Row]:
+def _classify(source: ListFile, unsubscribed: AbstractSet[str]) -> Iterator[_Row]:
     seen: dict[str, int] = {}
     width = len(source.columns)
     for start, end, cells in source.rows():
@@ -108,18 +108,13 @@ def _classify(source: CsvFile, unsubscribed: AbstractSet[str]) -> Iterator[_Row]
 
 
 def _row_problems(
-    source: CsvFile, start: int, end: int, cells: list[str], width: int
+    source: ListFile, start: int, end: int, cells: list[str], width: int
 ) -> list[Problem]:
     def problem(where: str, message: str, hint: str = "") -> Problem:
         return Problem(source.shown, start, None, where, message, hint)
 
     if len(cells) != width:
-        sep = SHOWN_DELIMITERS[source.delimiter]
-        if len(cells) > width:
-            hint = f"put quotes around a value that contains a {sep}, or remove the extra {sep}"
-        else:
-            hint = f"add the missing values (an empty value still needs its {sep})"
-        return [problem("", f"{len(cells)} value(s), but the header has {width} columns", hint)]
+        return [problem("", *source.width_problem(len(cells), width))]
     found: list[Problem] = []
     joined = "".join(cells)  # most rows are clean: check them in one go
     clean = "=?" not in joined and cell_problem(joined) is None
@@ -152,7 +147,7 @@ def scan_recipients(
 
     needed: columns that must not be empty (placeholders without a default use them).
     """
-    source = CsvFile(path, encoding)
+    source = open_list(path, encoding)
     try:
         scan = RecipientScan(path, list(source.columns))
         raw = dict(zip(source.columns, source.raw_columns, strict=True))
@@ -187,7 +182,7 @@ def iter_recipients(
     path: Path, unsubscribed: AbstractSet[str] = frozenset(), *, encoding: str = "utf-8-sig"
 ) -> Iterator[Recipient]:
     """Yield each sendable recipient once, in file order, skipping invalid and unsubscribed rows."""
-    source = CsvFile(path, encoding)
+    source = open_list(path, encoding)
     try:
         for row in _classify(source, unsubscribed):
             if row.recipient is not None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import os
 import tempfile
@@ -26,6 +25,7 @@ from typing import Literal
 
 from mailer.addresses import address_key
 from mailer.errors import RecipientsError
+from mailer.filelock import wait_lock
 
 COLUMNS = ("email", "action", "reason", "issue", "at", "source", "detail")
 REASONS = ("hard-bounce", "soft-bounce", "complaint", "unsubscribe", "refused", "reinstated")
@@ -157,7 +157,7 @@ def _locked_queue(path: Path) -> Iterator[int]:
     while True:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            wait_lock(fd)
             # Drained and unlinked while we waited: that inode is gone, open the new one.
             if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
                 yield fd
@@ -180,10 +180,11 @@ def replace_file(path: Path, data: bytes) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
+        if os.name != "nt":  # Windows cannot open a folder to sync it (NTFS logs the rename)
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a power cut
+            finally:
+                os.close(directory)
     except OSError as err:
         raise RecipientsError(f"{path}: cannot write ({err.strerror}); check the disk") from err

@@ -9,6 +9,12 @@ from mailer.render.email import (
     sample_email,
     sample_extras,
 )
+from mailer.render.images import (
+    InlineImage,
+    image_files,
+    with_data_uris,
+    with_image_files,
+)
 from mailer.render.inline import MAX_HTML_BYTES
 from mailer.render.layout import layout_files
 from mailer.render.preview import preview_page, reload_script
@@ -17,10 +23,12 @@ from mailer.render.views import format_date, format_when
 __all__ = [
     "MAX_HTML_BYTES",
     "SAMPLE_RECIPIENT",
+    "InlineImage",
     "Personalised",
     "Rendered",
     "format_date",
     "format_when",
+    "image_files",
     "layout_files",
     "preview_page",
     "reload_script",
@@ -28,4 +36,6 @@ __all__ = [
     "render_sample",
     "sample_email",
     "sample_extras",
+    "with_data_uris",
+    "with_image_files",
 ]

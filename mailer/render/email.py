@@ -17,14 +17,18 @@ from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
+from mailer.addresses import ascii_domain
 from mailer.config import Settings
 from mailer.errors import TemplateError
 from mailer.folder import BASE_TEMPLATE, Newsletter
 from mailer.issue import LoadedIssue, Personalisable, PlaceholderTable
+from mailer.render.images import InlineImage, embed_images
 from mailer.render.inline import inline_css
 from mailer.render.layout import LayoutLoader
+from mailer.render.palette import dark_palette
 from mailer.render.plaintext import render_text
 from mailer.render.views import format_date, issue_views
+from mailer.render.web import without_greetings
 
 _NOT_FOR_LAYOUTS = {"smtp", "limits", "schedule", "unsubscribe_secret"}
 # Filled per recipient: the unsubscribe link carries a personal token (RFC 8058).
@@ -42,6 +46,7 @@ class Personalised:
     preheader: str
     html: str
     text: str
+    images: tuple[InlineImage, ...] = ()  # the HTML shows them as cid: (see render.images)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Rendered:
     html: Personalisable
     text: Personalisable
     table: PlaceholderTable
+    images: tuple[InlineImage, ...] = ()  # files sent inside each message (cid: in the HTML)
 
     def personalise(self, fields: Mapping[str, str], extras: Mapping[str, str]) -> Personalised:
         """Fill the placeholders for one recipient: cheap string joins, no rendering."""
@@ -62,15 +68,26 @@ class Rendered:
             preheader=self.preheader.fill(values, escape=False),
             html=self.html.fill(values, escape=True),
             text=self.text.fill(values, escape=False),
+            images=self.images,
         )
 
 
-def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rendered:
-    """Render the issue's HTML and text once, keeping recipient placeholders as tokens."""
+def render_issue(
+    folder: Path, loaded: LoadedIssue, settings: Settings, *, for_archive: bool = False
+) -> Rendered:
+    """Render the issue's HTML and text once, keeping recipient placeholders as tokens.
+
+    for_archive renders the web archive's page: the layout is told (`archive`) to leave out
+    what only makes sense in an inbox, and greeting lines ("Good morning {{ ... }},") go.
+    """
+    if for_archive:
+        loaded = without_greetings(loaded)
     issue = loaded.issue
     newsletter = Newsletter(folder, settings)
     table = PlaceholderTable()
     blocks = issue_views(loaded, table, newsletter)
+    brand = settings.brand.model_dump(mode="json")
+    images = embed_images(folder, loaded, blocks, brand, ascii_domain(settings.sender_domain))
     unsubscribe = table.tokenise(UNSUBSCRIBE)
     subject = table.tokenise(issue.subject)
     preheader = table.tokenise(issue.preheader or "")
@@ -81,7 +98,7 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
         # Plain data, and none of the SMTP settings or secrets: a layout is someone's design,
         # and a sandbox still lets it call public methods such as get_secret_value().
         "settings": settings.model_dump(mode="json", exclude=_NOT_FOR_LAYOUTS),
-        "brand": settings.brand.model_dump(mode="json"),
+        "brand": brand,
         "issue": issue,
         "subject": subject,
         "preheader": preheader,
@@ -90,6 +107,8 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
         "blocks": blocks,
         "unsubscribe_url": unsubscribe,
         "view_in_browser_url": browser_url,
+        "archive": for_archive,
+        "dark": dark_palette(settings.brand.model_dump(mode="json")),
     }
     mjml = _render_template(directory, context)
     html = inline_css(_mjml_to_html(mjml, directory), directory, loaded.source.path)
@@ -110,6 +129,7 @@ def render_issue(folder: Path, loaded: LoadedIssue, settings: Settings) -> Rende
         html=Personalisable.split(html),
         text=Personalisable.split(text),
         table=table,
+        images=images,
     )
 
 
@@ -125,9 +145,12 @@ def sample_email(rendered: Rendered, settings: Settings) -> Personalised:
     return rendered.personalise(SAMPLE_RECIPIENT, sample_extras(settings))
 
 
-def render_sample(folder: Path, loaded: LoadedIssue, settings: Settings) -> Personalised:
+def render_sample(
+    folder: Path, loaded: LoadedIssue, settings: Settings, *, for_archive: bool = False
+) -> Personalised:
     """Render the issue and fill it for a recipient with no personal data."""
-    return sample_email(render_issue(folder, loaded, settings), settings)
+    rendered = render_issue(folder, loaded, settings, for_archive=for_archive)
+    return sample_email(rendered, settings)
 
 
 def _environment(directory: Path) -> SandboxedEnvironment:

@@ -18,6 +18,9 @@ from jinja2.loaders import split_template_path
 from mailer.errors import TemplateError, shown_path
 
 TEMPLATE_SUFFIX = ".j2"
+# Windows has neither flag (nor FIFOs); there the lstat walk in get_source refuses links.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_READ_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 class LayoutLoader(BaseLoader):
@@ -65,7 +68,7 @@ def layout_files(directory: Path) -> Iterator[Path]:
 def _read(path: Path) -> tuple[str, float | None]:
     """Read a regular file: a link swapped in since the check is refused, a FIFO not waited for."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        descriptor = os.open(path, _READ_FLAGS)
         with os.fdopen(descriptor, "rb") as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):

@@ -21,7 +21,8 @@ def render_text(
     out: list[str] = []
     if view_url:
         out += [f"View this email in your browser: {view_url}", ""]
-    out += [title, "=" * min(len(title), TEXT_WIDTH), subtitle, ""]
+    rule = "=" * min(len(title), TEXT_WIDTH)
+    out += [rule, title, rule, subtitle, ""]
     for block in blocks:
         out += _block(block)
     out += ["-" * 20, *footer]
@@ -32,7 +33,10 @@ def render_text(
 def _heading(text: str | None) -> list[str]:
     if not text:
         return []
-    return ["", text.upper(), "-" * min(len(text), TEXT_WIDTH), ""]
+    # As written, not upper-cased: the heading may hold a placeholder, filled per recipient
+    # later, and "HELLO Seán" is what upper-casing before that gave.
+    # Underlined with = as Markdown's sub-headings inside a body are with -.
+    return ["", text, "=" * min(len(text), TEXT_WIDTH), ""]
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
@@ -46,8 +50,8 @@ def _wrap(text: str, indent: str = "") -> list[str]:
     )
 
 
-def _body(block: dict[str, Any], indent: str = "") -> list[str]:
-    body = block.get("body")
+def _body(block: dict[str, Any], indent: str = "", key: str = "body") -> list[str]:
+    body = block.get(key)
     if not body:
         return []
     text = markdown_to_text(body, TEXT_WIDTH - len(indent))
@@ -57,6 +61,8 @@ def _body(block: dict[str, Any], indent: str = "") -> list[str]:
 def _block(block: dict[str, Any]) -> list[str]:
     kind = block["type"]
     lines = _heading(block.get("heading"))
+    if block.get("intro"):  # dates, news and courses
+        lines += [*_body(block, key="intro"), ""]
     if kind in ("text", "article"):
         lines += _body(block)
     elif kind == "callout":

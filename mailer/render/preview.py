@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from mailer.render.email import Personalised
+from mailer.render.images import with_data_uris
 
 DESKTOP_WIDTH = 640
 PHONE_WIDTH = 375
@@ -112,7 +113,8 @@ def preview_page(
         problems=listed,
         desktop=DESKTOP_WIDTH,
         phone=PHONE_WIDTH,
-        email=html.escape(email.html, quote=True),
+        # The images that travel inside the message, shown here from data: URIs.
+        email=html.escape(with_data_uris(email.html, email.images), quote=True),
         text=html.escape(email.text),
         reload=reloader,
     )

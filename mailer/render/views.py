@@ -27,12 +27,28 @@ def format_date(value: date | datetime) -> str:
 
 
 def format_when(start: date | datetime, end: date | datetime | None) -> str:
-    """Return a date or a range, without repeating the day for a same-day time range."""
+    """Return a date or a compact range: 'Mon 20 - Fri 24 November 2023' (an en dash).
+
+    A range says each part once: the month and year only where they change, the day once
+    for a same-day time range.
+    """
     if end is None:
         return format_date(start)
     if isinstance(start, datetime) and isinstance(end, datetime) and start.date() == end.date():
-        return f"{format_date(start)} to {end:%H:%M}"
-    return f"{format_date(start)} to {format_date(end)}"
+        return f"{format_date(start.date())}, {start:%H:%M}\u2013{end:%H:%M}"
+    first, last = _short_day(start), _short_day(end)
+    if start.month != end.month or start.year != end.year or isinstance(start, datetime):
+        first += f" {_MONTHS[start.month - 1]}"
+    if start.year != end.year:
+        first += f" {start.year}"
+    first += f", {start:%H:%M}" if isinstance(start, datetime) else ""
+    last += f" {_MONTHS[end.month - 1]} {end.year}"
+    last += f", {end:%H:%M}" if isinstance(end, datetime) else ""
+    return f"{first} \u2013 {last}"
+
+
+def _short_day(value: date | datetime) -> str:
+    return f"{_DAYS[value.weekday()][:3]} {value.day}"
 
 
 def issue_views(
@@ -66,9 +82,11 @@ def _tokenise(value: Any, table: PlaceholderTable) -> Any:
 
 def _view(data: dict[str, Any]) -> dict[str, Any]:
     view = dict(data)
-    if "body" in data:
-        body = data["body"]
-        view["body_html"] = Markup(_shift_headings(markdown_to_html(body))) if body else None
+    for key in ("body", "intro"):  # Markdown fields: intro on dates, news and courses
+        if key in data:
+            text = data[key]
+            html = Markup(_shift_headings(markdown_to_html(text))) if text else None
+            view[f"{key}_html"] = html
     if "items" in data:
         view["items"] = [_view(item) for item in data["items"]]
     if "date" in data:

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mailer.checks import Finding, email_findings
+from mailer.checks import (
+    Finding,
+    check_example_values,
+    email_findings,
+    refuse_example_values,
+)
 from mailer.config import Settings
 from mailer.errors import IssueError, Problem, RecipientsError
 from mailer.folder import Newsletter
@@ -92,6 +97,9 @@ def prepare_send(
     """
     newsletter = Newsletter(folder)
     settings = newsletter.settings
+    if not dry_run and not proof:  # mailer init's example From and footer (issue 14)
+        refuse_example_values(settings)
+    examples = [str(finding) for finding in check_example_values(settings)] if dry_run else []
     loaded = load_issue(issue_path, shown_issue)
     rendered = render_issue(folder, loaded, settings)
     errors = _check_errors(folder, loaded, settings, rendered)
@@ -125,7 +133,7 @@ def prepare_send(
             f"(its columns: {', '.join(c for c in scan.columns if c)}); fix the name, or add "
             '| default("...") for rows without it'
         )
-    warnings = scan.duplicate_warnings()
+    warnings = examples + scan.duplicate_warnings()
     empty = _empty_cells(scan, needed)
     if empty:
         count = sum(cells.count for cells in scan.empty_cells.values())
@@ -150,6 +158,7 @@ def prepare_send(
         repr((rendered.subject.pieces, rendered.html.pieces, rendered.text.pieces)).encode()
         + repr(rendered.table.expressions).encode()
         + str(path.resolve()).encode()
+        + "".join(image.content_id for image in rendered.images).encode()  # a changed photo
     ).hexdigest()
     plan = SendPlan(
         folder,
