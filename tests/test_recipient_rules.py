@@ -139,9 +139,14 @@ def test_every_column_is_checked_even_the_unnamed_and_the_address() -> None:
     ]
 
 
+AROUND = st.text(st.characters(blacklist_characters=",@"), max_size=4)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
-    name=st.tuples(st.text(max_size=4), st.sampled_from(REFUSED), st.text(max_size=4)).map("".join)
+    # Around it: no separator or "@", which after a line break would look like rows swallowed
+    # by an open quote (a broken file, not an invalid row: test_send_input.py).
+    name=st.tuples(AROUND, st.sampled_from(REFUSED), AROUND).map("".join)
 )
 def test_any_refused_character_inside_a_cell_makes_its_row_invalid(name: str) -> None:
     path = Path("recipients.csv")

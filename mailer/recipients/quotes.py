@@ -8,10 +8,14 @@ row by row any more, so it is a problem for the whole file, never a row to skip.
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 SHOWN_ROW = 60  # characters of a swallowed row to quote in a message
+
+
+_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,14 @@ def swallowing_quote(
     """Describe a quoted value that took in lines that look like rows of their own, or None.
 
     A value may hold a line break (an address typed in two lines); one whose later lines
-    hold a separator or an "@" is far more likely rows swallowed by a quote left open.
+    hold a separator or an email address is far more likely rows swallowed by a quote left
+    open.
     """
     for field, cell in enumerate(cells):
         parts = cell.splitlines()
-        row_like = [k for k, text in enumerate(parts) if k and (delimiter in text or "@" in text)]
+        row_like = [
+            k for k, text in enumerate(parts) if k and (delimiter in text or _ADDRESS.search(text))
+        ]
         if not row_like:
             continue
         spanning = (
