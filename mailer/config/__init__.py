@@ -3,9 +3,11 @@
 from mailer.config.models import (
     LIST_ID,
     SECRET_MIN_LENGTH,
+    Archive,
     Brand,
     Inbox,
     Limits,
+    RecipientList,
     Schedule,
     Settings,
     Smtp,
@@ -15,9 +17,11 @@ from mailer.config.read import key_line, read_settings
 __all__ = [
     "LIST_ID",
     "SECRET_MIN_LENGTH",
+    "Archive",
     "Brand",
     "Inbox",
     "Limits",
+    "RecipientList",
     "Schedule",
     "Settings",
     "Smtp",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -126,6 +128,46 @@ class Inbox(_Strict):
         return self.port or (993 if self.security == "ssl" else 143)
 
 
+class Archive(_Strict):
+    """How the web archive is published after every send (and by `mailer archive`)."""
+
+    # A folder to copy the archive into: a web server's document root, a mounted share.
+    publish_dir: Path | None = None
+    # A command run without a shell (a list of words, or one line split as a shell would),
+    # in the newsletter folder: an rsync or `aws s3 sync` line. {archive_dir} is replaced.
+    publish_command: list[str] | None = None
+    publish_timeout: float = Field(default=300.0, gt=0)
+
+    @field_validator("publish_command", mode="before")
+    @classmethod
+    def _words(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = shlex.split(value)
+            except ValueError as err:
+                raise ValueError(f"cannot split into words ({err}); check the quotes") from None
+        if isinstance(value, list) and not value:
+            raise ValueError("empty; remove it, or name the program to run")
+        return value
+
+    @property
+    def publishes(self) -> bool:
+        """Say whether anything publishes the archive (so the email may link to it)."""
+        return self.publish_dir is not None or self.publish_command is not None
+
+
+class RecipientList(_Strict):
+    """The list: its file, and what a scheduled send does with rows it cannot use."""
+
+    file: Path = Path("recipients.csv")
+    skip_invalid: bool = False
+
+
+def _recipients_table(value: object) -> object:
+    # `recipients = "list.csv"` (the first form of the setting) is the table's file.
+    return {"file": value} if isinstance(value, str | Path) else value
+
+
 class Settings(_Strict):
     """Everything mailer.toml can say."""
 
@@ -137,7 +179,7 @@ class Settings(_Strict):
     reply_to: Address | None = None
     list_id: str
     layout: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    recipients: Path = Path("recipients.csv")
+    recipients: Annotated[RecipientList, BeforeValidator(_recipients_table)] = RecipientList()
     unsubscribe_mailto: Address | None = None
     unsubscribe_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
     archive_url: WebUrl | None = None
@@ -148,6 +190,10 @@ class Settings(_Strict):
     limits: Limits = Limits()
     schedule: Schedule = Schedule()
     inbox: Inbox = Inbox()
+    archive: Archive = Archive()
+    # Who is told by email after unattended sends and when one is held, late or stopped.
+    notify: list[Address] = Field(default_factory=list)
+    notify_manual: bool = False  # also after `mailer send` by hand
     # batched: one fsync per batch of reservations; strict: one per message (see mailer.ledger)
     durability: Literal["batched", "strict"] = "batched"
     unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)
