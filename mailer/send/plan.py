@@ -92,6 +92,7 @@ def prepare_send(
     """
     newsletter = Newsletter(folder)
     settings = newsletter.settings
+    skip_invalid = skip_invalid or settings.recipients.skip_invalid  # [recipients] in mailer.toml
     loaded = load_issue(issue_path, shown_issue)
     rendered = render_issue(folder, loaded, settings)
     errors = _check_errors(folder, loaded, settings, rendered)
