@@ -50,7 +50,7 @@ def body(message: EmailMessage) -> str:
     """Return a notification's text."""
     content = message.get_content()
     assert isinstance(content, str)
-    return content
+    return content.replace("\r\n", "\n")
 
 
 @dataclass

@@ -38,6 +38,7 @@ def follow_up_send(plan: SendPlan, report: SendReport, code: int) -> int:
 
     settings = plan.settings
     sent = report.sent_now > 0
+    ended_well = sent and report.stopped is None and report.quota is None
     reports = [outcome_of(plan, report)] if sent and settings.notify_manual else []
     done = run(
         lambda: follow_up(
@@ -47,7 +48,7 @@ def follow_up_send(plan: SendPlan, report: SendReport, code: int) -> int:
             sent=sent,
             reports=reports,
             events=[],
-            resolved=[plan.issue_id] if sent else [],
+            resolved=[plan.issue_id] if ended_well else [],
             notify=settings.notify_manual,
         )
     )

@@ -93,9 +93,6 @@ def _sent(tick: Tick, entry: Entry, plan: SendPlan, done: SendReport) -> bool:
     )
     if done.sent_now:
         result.sent_issues.append(entry.stem)
-        tick.resolved.append(entry.stem)
-        for problem in plan.scan.problems[:_SHOWN_SKIPPED]:  # [recipients] skip_invalid
-            out.failed(f"{tick.shown(entry)}: not sent to: {problem}")
     if done.interrupted:
         out.failed(f"{line}; interrupted: the next run resumes it")
         result.worse(done.interrupted)
@@ -120,6 +117,10 @@ def _sent(tick: Tick, entry: Entry, plan: SendPlan, done: SendReport) -> bool:
         (out.said if done.complete else out.failed)(line)
         result.worse(0 if done.complete else 3)
     if done.sent_now:
+        if done.stopped is None:  # ended well: a cause told before is news if it comes back
+            tick.resolved.append(entry.stem)
+        for problem in plan.scan.problems[:_SHOWN_SKIPPED]:  # [recipients] skip_invalid
+            out.failed(f"{tick.shown(entry)}: not sent to: {problem}")
         tick.reports.append(outcome_of(plan, done))
     return True
 

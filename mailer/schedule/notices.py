@@ -50,7 +50,8 @@ def stopped_notice(
     tick: Tick, entry: Entry, cause: str, counts: dict[str, int], said: str | None = None
 ) -> Event:
     """Return the notice for a send that stopped: a quota, the login, TLS, the relay."""
-    figures = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "nobody yet"
+    order = sorted(counts.items(), key=lambda item: item[0] != "sent")  # sent first
+    figures = ", ".join(f"{n} {state}" for state, n in order if n) or "nobody yet"
     lines = [
         f"Sending {tick.shown(entry)} (due {tick.when(entry)}) stopped:",
         "",
