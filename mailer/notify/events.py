@@ -77,6 +77,8 @@ def report_event(outcome: Outcome, archive: str, next_steps: list[str], at: date
     summary = f"sent to {counts.get('sent', 0)} of {total}" + (
         f" ({', '.join(trouble)})" if trouble else ""
     )
+    if outcome.stopped:
+        summary += "; stopped"
     cause = repr(sorted(counts.items())) + repr(outcome.stopped)
     return Event("report", outcome.issue_id, cause, f"{outcome.issue_id}: {summary}", _text(lines))
 

@@ -25,6 +25,7 @@ from mailer.send import SendPlan, SendReport, deliver, folder_lock, prepare_send
 from mailer.values import parse_duration
 
 _SHOWN_SKIPPED = 20
+_SIGNALS = (129, 130, 143)  # SIGHUP, Ctrl+C, SIGTERM: the run was asked to stop
 
 
 def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> DueResult:
@@ -45,7 +46,8 @@ def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> 
             for entry in read_schedule(folder, settings, now):
                 if not _send_entry(tick, entry):
                     break  # stopped by a signal, the relay, or a quota that holds for all
-            _finish(tick)
+            if result.exit_code not in _SIGNALS:  # stopping: the next run publishes and tells
+                _finish(tick)
             tick.record()
     except LockedError as err:
         # Another send (or send-due) is at work and will finish the job. Cron would mail
@@ -108,7 +110,8 @@ def _sent(tick: Tick, entry: Entry, plan: SendPlan, done: SendReport) -> bool:
     if done.stopped is not None:
         out.failed(f"{line}; stopped: {done.stopped}")
         result.worse(done.stopped.exit_code)
-        tick.events.append(stopped_notice(tick, entry, str(done.stopped), counts))
+        if not done.sent_now:  # else the report says it, with who has the issue
+            tick.events.append(stopped_notice(tick, entry, str(done.stopped), counts))
     elif not done.sent_now and done.counts == entry.counts:
         out.noted(line)  # nothing new since the last run: a recipient still deferred, say
         result.worse(0 if done.complete else 3)
