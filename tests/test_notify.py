@@ -284,3 +284,22 @@ def test_a_failed_publish_is_told_once_and_the_report_says_the_archive_is_not_pu
     assert week.code == 3 and week.printed[0].startswith("2023-10-27-next: sent 2 now")
     subjects = [m["Subject"].removeprefix("[L&D Newsletter] ") for m in to_editor(server)]
     assert subjects[2:] == ["the web archive was not published", "2023-10-27-next: sent to 2 of 2"]
+
+
+def test_an_issue_file_broken_when_it_is_due_is_told_once(
+    isolated: Path, make_smtp_server: MakeServer
+) -> None:
+    server = make_smtp_server()
+    folder = make_folder(isolated, server, addresses(2))
+    set_top(folder, NOTIFY)
+    issue = folder / ISSUE
+    issue.write_text(
+        issue.read_text(encoding="utf-8").replace("date: 2023-10-20", "date: next Friday"), "utf-8"
+    )
+    for minutes in (1, 6, 11):
+        assert tick(folder, SEND_AT + timedelta(minutes=minutes)).code == 1
+    (broken,) = to_editor(server)
+    assert broken["Subject"] == f"[L&D Newsletter] {ISSUE} cannot be loaded, and seems due"
+    assert 'date: not a date ("next Friday")' in body(broken)
+    assert "Next step: fix it; `mailer validate` checks it." in body(broken)
+    assert to_list(server) == []

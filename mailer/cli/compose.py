@@ -198,7 +198,8 @@ def archive(
     from datetime import UTC, datetime
 
     from mailer.folder import Newsletter
-    from mailer.publish import PublishError, build_archive, publish_archive
+    from mailer.publish import build_archive, publish_archive
+    from mailer.send import folder_lock
 
     newsletter = Newsletter(options(ctx).folder)
     out_dir = in_folder(ctx, out) if out else newsletter.archive_dir
@@ -229,8 +230,9 @@ def archive(
         warn("not published: --all includes issues not yet sent; run it without --all to publish")
     elif newsletter.settings.archive.publishes:
         try:
-            published = publish_archive(newsletter, out_dir)
-        except PublishError as err:
+            with folder_lock(newsletter.dir):  # not while a send publishes it too
+                published = publish_archive(newsletter, out_dir)
+        except MailerError as err:  # PublishError (exit 3), or a send running now (75)
             fail(str(err))
             code = err.exit_code
         else:

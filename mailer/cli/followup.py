@@ -54,6 +54,8 @@ def follow_up_send(plan: SendPlan, report: SendReport, code: int) -> int:
     )
     if done.published is not None:
         say(str(done.published))
+    if done.publish_later is not None:
+        say(done.publish_later)
     if done.publish_error is not None:
         # The mail went out: exit 3 ("the run ended, but..."), never 1 ("nothing was sent").
         fail(f"{done.publish_error}\nthe issue was sent; its archive links wait for a publish")

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mailer.config import Settings
-from mailer.errors import MailerError
+from mailer.errors import LockedError, MailerError
 from mailer.folder import Newsletter
 from mailer.ledger import read_status
 from mailer.notify import Event, Outcome, Told, problem_event, report_event, tell_editor
@@ -26,7 +26,7 @@ from mailer.publish import (
     mark_unpublished,
     publish_archive,
 )
-from mailer.send import SendPlan, SendReport
+from mailer.send import SendPlan, SendReport, folder_lock
 
 
 @dataclass
@@ -35,6 +35,7 @@ class FollowUp:
 
     published: PublishReport | None = None
     publish_error: PublishError | None = None
+    publish_later: str | None = None  # another run holds the folder: it publishes
     told: Told = field(default_factory=Told)
 
 
@@ -85,8 +86,11 @@ def follow_up(
         mark_unpublished(newsletter)  # kept until a publish succeeds: the next run retries
     if is_unpublished(newsletter):
         try:
-            build_archive(folder, newsletter.archive_dir, now=now)
-            done.published = publish_archive(newsletter, newsletter.archive_dir)
+            with folder_lock(folder):  # one publish at a time (send-due holds it already)
+                build_archive(folder, newsletter.archive_dir, now=now)
+                done.published = publish_archive(newsletter, newsletter.archive_dir)
+        except LockedError:
+            done.publish_later = "the archive is published by the send running now"
         except PublishError as err:
             done.publish_error = err
         except MailerError as err:  # the build itself: build/ is not ours, a full disk
