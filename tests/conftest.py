@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-# Fixtures shared by many modules: real SMTP servers, and a real headless Chromium.
-pytest_plugins = ["tests.smtp_servers", "tests.browser"]
+# Fixtures shared by many modules: real SMTP servers (and a trickling one), and a real
+# headless Chromium.
+pytest_plugins = ["tests.smtp_servers", "tests.smtp_trickle", "tests.browser"]
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 from typer.testing import CliRunner
 
 from mailer.cli import app
 from tests.conftest import REPO_DIR
-from tests.smtp_servers import SmtpServer
+from tests.smtp_servers import SmtpServer, Tls
 
 SAMPLE = REPO_DIR / "issues" / "2023-10-20-ld-newsletter.yaml"
 ISSUE = "issues/2023-10-20-ld-newsletter.yaml"
@@ -35,13 +36,27 @@ def write_recipients(folder: Path, emails: list[str]) -> Path:
     return path
 
 
+class Reachable(Protocol):
+    """What make_folder needs of a test server: where it listens and how to secure it."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def tls(self) -> Tls | None: ...
+
+    @property
+    def ca_file(self) -> Path | None: ...
+
+
 def make_folder(
     folder: Path,
-    server: SmtpServer,
+    server: Reachable,
     emails: list[str],
     *,
     limits: str = "per_second = 10000\nretry_delay = 0.01\n",
     smtp: str = "",
+    timeout: float = 5,
 ) -> Path:
     """Set up a newsletter folder that sends to the test server; return the folder."""
     settings = (REPO_DIR / "mailer.toml").read_text(encoding="utf-8")
@@ -50,7 +65,7 @@ def make_folder(
     ca = f'ca_file = "{server.ca_file}"\n' if server.ca_file else ""
     (folder / "mailer.toml").write_text(
         f'{head}[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "{tls}"\n'
-        f"timeout = 5\n{ca}{smtp}\n[limits]\n{limits}",
+        f"timeout = {timeout}\n{ca}{smtp}\n[limits]\n{limits}",
         encoding="utf-8",
     )
     (folder / "issues").mkdir(exist_ok=True)
@@ -82,10 +97,15 @@ def cli_process(
     )
 
 
-def deliveries(server: SmtpServer) -> dict[str, int]:
-    """Count, per envelope recipient, the messages the server acknowledged."""
+def deliveries(server: SmtpServer, *, unacknowledged: bool = False) -> dict[str, int]:
+    """Count, per envelope recipient, the messages the server acknowledged.
+
+    unacknowledged: count too the messages whose data ended but whose reply the client never
+    got (a real server that has the final dot may deliver them).
+    """
     counts: dict[str, int] = {}
-    for received in server.received:
+    arrived = server.received + (server.unacknowledged if unacknowledged else [])
+    for received in arrived:
         for recipient in received.recipients:
             counts[recipient] = counts.get(recipient, 0) + 1
     return counts

@@ -46,6 +46,11 @@ class Faults:
     refuse_data_with: str = (
         "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
     )
+    # After the 354 for this recipient, stop reading the connection (the client's write of
+    # the data then blocks once the socket buffers are full) until SmtpServer.resume().
+    stall_data_for: str | None = None
+    # Before the 354 for this recipient, wait until Recorder.go_on is set (the test's moment).
+    hold_354_for: str | None = None
 
     def __post_init__(self) -> None:
         if self.hang_up_at == "MAIL" and self.hang_up_for is not None:
@@ -59,6 +64,15 @@ class Arrival:
     verb: str
     address: str | None  # MAIL's sender, RCPT's recipient
     at: float  # time.monotonic() in the server's thread
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Bytes as they crossed one connection: in from the client, or a reply out."""
+
+    wire: int  # the connection, numbered as it was accepted (before any EHLO)
+    incoming: bool
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -82,11 +96,18 @@ class FaultySMTP(SMTP):
         self.recorder = handler
         self.connection = 0  # set at the first EHLO
         self.messages = 0
+        self.wire = 0  # set when the connection is accepted
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Track the connection so teardown can close it."""
         super().connection_made(transport)
         self.recorder.live.add(self)
+        self.wire = self.recorder.accepted()
+
+    def data_received(self, data: bytes) -> None:
+        """Keep the bytes as they arrived, for tests of what was written when."""
+        self.recorder.heard(Chunk(self.wire, True, bytes(data)))
+        super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
         """Forget the connection."""
@@ -104,15 +125,29 @@ class FaultySMTP(SMTP):
             await super().push("421 4.3.2 Service not available, closing transmission channel")
             self.hang_up()
             return
+        text = status if isinstance(status, str) else status.decode("utf-8", "replace")
+        self.recorder.heard(Chunk(self.wire, False, text.encode()))
         await super().push(status)
-        if isinstance(status, str) and status.startswith("421"):
+        if text.startswith("421"):
             self.hang_up()
+        if text.startswith("354") and self.recorder.should_stall(self.envelope):
+            self.stall()
+
+    def stall(self) -> None:
+        """Stop reading the connection until the test resumes it."""
+        if isinstance(self.transport, asyncio.ReadTransport):
+            self.transport.pause_reading()
+            self.recorder.note_stall(self)
 
     async def smtp_DATA(self, arg: str) -> None:
-        """Hang up on the DATA command itself when asked to (no hook runs before 354)."""
+        """Hang up on the DATA command, or hold its 354 back, when asked to (no hook runs there)."""
         if self.recorder.should_hang_up("DATA", self.envelope):
             self.hang_up()
             return
+        if self.recorder.should_hold(self.envelope):
+            self.recorder.holding.set()
+            while not self.recorder.go_on.is_set():
+                await asyncio.sleep(0.01)
         await super().smtp_DATA(arg)
 
     def hang_up(self) -> None:
@@ -135,6 +170,11 @@ class Recorder:
         self._arrivals: list[Arrival] = []
         self._connections = 0
         self._mails = 0
+        self._accepted = 0
+        self._transcript: list[Chunk] = []
+        self._stalled: list[FaultySMTP] = []
+        self.holding = threading.Event()  # hold_354_for is holding a 354 back
+        self.go_on = threading.Event()  # set by the test: send it
 
     @property
     def received(self) -> list[Received]:
@@ -165,6 +205,50 @@ class Recorder:
         """Return how many connections said EHLO."""
         with self._lock:
             return self._connections
+
+    @property
+    def transcript(self) -> list[Chunk]:
+        """Return every chunk that came in and every reply that went out, in order."""
+        with self._lock:
+            return list(self._transcript)
+
+    @property
+    def stalled(self) -> list[FaultySMTP]:
+        """Return the connections stall_data_for has stopped reading."""
+        with self._lock:
+            return list(self._stalled)
+
+    def note_stall(self, protocol: FaultySMTP) -> None:
+        """Remember a connection that stopped reading, so it can be resumed."""
+        with self._lock:
+            self._stalled.append(protocol)
+
+    def accepted(self) -> int:
+        """Number a new connection."""
+        with self._lock:
+            self._accepted += 1
+            return self._accepted
+
+    def heard(self, chunk: Chunk) -> None:
+        """Keep one chunk of the transcript."""
+        with self._lock:
+            self._transcript.append(chunk)
+
+    def should_stall(self, envelope: Envelope | None) -> bool:
+        """Return whether to stop reading after this 354, using up the stall."""
+        wanted = self.faults.stall_data_for
+        if wanted is None or envelope is None or wanted not in envelope.rcpt_tos:
+            return False
+        self.faults.stall_data_for = None
+        return True
+
+    def should_hold(self, envelope: Envelope | None) -> bool:
+        """Return whether to hold this 354 back, using up the hold."""
+        wanted = self.faults.hold_354_for
+        if wanted is None or envelope is None or wanted not in envelope.rcpt_tos:
+            return False
+        self.faults.hold_354_for = None
+        return True
 
     def _note(self, verb: str, address: str | None = None) -> None:
         with self._lock:

@@ -28,7 +28,7 @@ import trustme
 from aiosmtpd.controller import Controller
 
 from mailer.config import Smtp
-from tests.smtp_faults import Faults, FaultySMTP, Received, Recorder
+from tests.smtp_faults import Chunk, Faults, FaultySMTP, Received, Recorder
 
 HOST = "127.0.0.1"
 Tls = Literal["starttls", "implicit"]
@@ -82,6 +82,19 @@ class SmtpServer:
     def commands(self) -> list[str]:
         """Return the verbs the server handled, in order."""
         return self.recorder.commands
+
+    @property
+    def transcript(self) -> list[Chunk]:
+        """Return the bytes that came in and the replies that went out, in order."""
+        return self.recorder.transcript
+
+    def resume(self) -> None:
+        """Read again the connections that stall_data_for stopped."""
+        loop = self.controller.loop
+        for protocol in self.recorder.stalled:
+            transport = protocol.transport
+            if isinstance(transport, asyncio.ReadTransport):
+                loop.call_soon_threadsafe(transport.resume_reading)
 
     def settings(self, **overrides: Any) -> Smtp:
         """Return Smtp settings that reach this server (starttls with the CA if it has TLS)."""

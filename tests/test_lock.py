@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import LockedError
-from mailer.send import folder_lock
+from mailer.ledger import folder_lock
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
@@ -21,7 +21,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
 HOLD = """
 import sys, time
 from pathlib import Path
-from mailer.send import folder_lock
+from mailer.ledger import folder_lock
 with folder_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(120)
@@ -31,7 +31,7 @@ TRY = """
 import sys
 from pathlib import Path
 from mailer.errors import LockedError
-from mailer.send import folder_lock
+from mailer.ledger import folder_lock
 try:
     with folder_lock(Path(sys.argv[1])):
         print("acquired")

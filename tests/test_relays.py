@@ -158,3 +158,20 @@ def test_send_due_spreads_an_issue_over_the_quota_quietly(
     assert (code, printed) == (0, [])
     assert any("quota reached" in line for line in logged), logged
     assert len(server.received) == 2
+
+
+def test_a_run_stops_cleanly_at_its_deadline_and_the_next_goes_on(
+    isolated: Path, make_smtp_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailer.send import deliver, prepare_send
+
+    monkeypatch.setenv("MAILER_UNSUBSCRIBE_SECRET", SECRET)
+    server = make_smtp_server(reply_delay=0.05)
+    emails = addresses(30)
+    make_folder(isolated, server, emails)
+    report = deliver(prepare_send(isolated, isolated / ISSUE), deadline=0.5)
+    assert report.timed_out and 0 < report.sent_now < len(emails)
+    assert report.counts["pending"] == len(emails) - report.sent_now
+    assert report.counts["unknown"] == 0  # the message in flight finished
+    assert cli("send", ISSUE, "--yes")[0] == 0
+    assert deliveries(server) == dict.fromkeys(emails, 1)

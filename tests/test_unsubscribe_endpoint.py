@@ -163,7 +163,7 @@ def test_while_a_send_holds_the_lock_the_request_is_queued_and_counts_at_once(
 ) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from pathlib import Path; from mailer.send import folder_lock\n"
+         "import sys; from pathlib import Path; from mailer.ledger import folder_lock\n"
          f"with folder_lock(Path({str(endpoint.newsletter.dir)!r})):\n"
          "    print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -198,8 +198,8 @@ def archive(
     from datetime import UTC, datetime
 
     from mailer.folder import Newsletter
+    from mailer.ledger import folder_lock
     from mailer.publish import build_archive, publish_archive
-    from mailer.send import folder_lock
 
     newsletter = Newsletter(options(ctx).folder)
     out_dir = in_folder(ctx, out) if out else newsletter.archive_dir

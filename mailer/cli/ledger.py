@@ -47,8 +47,7 @@ def rebuild(ctx: typer.Context) -> None:
     is kept beside the new one. Example: mailer ledger rebuild
     """
     from mailer.folder import Newsletter
-    from mailer.ledger import rebuild_ledger
-    from mailer.send import folder_lock
+    from mailer.ledger import folder_lock, rebuild_ledger
 
     newsletter = Newsletter(options(ctx).folder)
     run(lambda: newsletter.settings)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -14,12 +14,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
 )
 
 from mailer.addresses import validate_address, wire_address
+from mailer.config.unattended import Archive, RecipientList, recipients_table
 from mailer.values import line_problem, parse_duration
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -45,6 +48,8 @@ def _address(value: str) -> str:
 Address = Annotated[str, AfterValidator(_address)]
 Colour = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 WebUrl = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$")]
+Line = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+OAUTH_SECRETS = ("client_secret", "refresh_token")  # from MAILER_OAUTH_CLIENT_SECRET, ...
 
 
 class _Strict(BaseModel):
@@ -72,6 +77,37 @@ class Smtp(_Strict):
     ca_file: Path | None = None
     allow_insecure: bool = False
     timeout: float = Field(default=30.0, gt=0)
+    auth: Literal["password", "xoauth2"] = "password"
+    token_command: Line | None = None  # run without a shell (mailer.smtp.oauth)
+    token_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
+    client_id: Line | None = None
+    scope: Line | None = None
+    # OAuth secrets (see secret()) are private, so that no key in the file invites them.
+    _secrets: dict[str, SecretStr] = PrivateAttr(default_factory=dict)
+
+    def secret(self, name: str) -> SecretStr | None:
+        """Return an OAuth secret from the environment: "client_secret" or "refresh_token"."""
+        return self._secrets.get(name)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _oauth(cls, data: Any, handler: ModelWrapValidatorHandler[Smtp]) -> Smtp:
+        given = dict(data) if isinstance(data, Mapping) else {}
+        secrets = {name: given.pop(name, None) for name in OAUTH_SECRETS}
+        smtp = handler(given if isinstance(data, Mapping) else data)
+        smtp._secrets.update({k: SecretStr(v) for k, v in secrets.items() if isinstance(v, str)})
+        client = {"token_url": smtp.token_url, "client_id": smtp.client_id, "scope": smtp.scope}
+        missing = [key for key, value in client.items() if value is None]
+        problems = [] if smtp.username else ["username: required, the mailbox to send as"]
+        if bool(smtp.token_command) == (len(missing) < len(client)):
+            problems.append("set either token_command or token_url, client_id and scope")
+        elif not smtp.token_command:
+            problems += [f"{key}: required for the built-in OAuth client" for key in missing]
+        if problems and smtp.auth == "xoauth2":
+            raise ValueError(
+                f'auth = "xoauth2": {"; ".join(problems)} (README: "Logging in with OAuth 2.0")'
+            )
+        return smtp
 
     @property
     def effective_port(self) -> int:
@@ -100,8 +136,9 @@ class Schedule(_Strict):
 
     max_lateness: str = "6h"
     every_minutes: int = Field(default=5, ge=1, le=60)
+    run_deadline: str = "50m"  # a send-due run stops cleanly then; the next tick goes on
 
-    @field_validator("max_lateness")
+    @field_validator("max_lateness", "run_deadline")
     @classmethod
     def _is_duration(cls, value: str) -> str:
         parse_duration(value)
@@ -128,46 +165,6 @@ class Inbox(_Strict):
         return self.port or (993 if self.security == "ssl" else 143)
 
 
-class Archive(_Strict):
-    """How the web archive is published after every send (and by `mailer archive`)."""
-
-    # A folder to copy the archive into: a web server's document root, a mounted share.
-    publish_dir: Path | None = None
-    # A command run without a shell (a list of words, or one line split as a shell would),
-    # in the newsletter folder: an rsync or `aws s3 sync` line. {archive_dir} is replaced.
-    publish_command: list[str] | None = None
-    publish_timeout: float = Field(default=300.0, gt=0)
-
-    @field_validator("publish_command", mode="before")
-    @classmethod
-    def _words(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                value = shlex.split(value)
-            except ValueError as err:
-                raise ValueError(f"cannot split into words ({err}); check the quotes") from None
-        if isinstance(value, list) and not value:
-            raise ValueError("empty; remove it, or name the program to run")
-        return value
-
-    @property
-    def publishes(self) -> bool:
-        """Say whether anything publishes the archive (so the email may link to it)."""
-        return self.publish_dir is not None or self.publish_command is not None
-
-
-class RecipientList(_Strict):
-    """The list: its file, and what a scheduled send does with rows it cannot use."""
-
-    file: Path = Path("recipients.csv")
-    skip_invalid: bool = False
-
-
-def _recipients_table(value: object) -> object:
-    # `recipients = "list.csv"` (the first form of the setting) is the table's file.
-    return {"file": value} if isinstance(value, str | Path) else value
-
-
 class Settings(_Strict):
     """Everything mailer.toml can say."""
 
@@ -179,7 +176,7 @@ class Settings(_Strict):
     reply_to: Address | None = None
     list_id: str
     layout: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    recipients: Annotated[RecipientList, BeforeValidator(_recipients_table)] = RecipientList()
+    recipients: Annotated[RecipientList, BeforeValidator(recipients_table)] = RecipientList()
     unsubscribe_mailto: Address | None = None
     unsubscribe_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
     archive_url: WebUrl | None = None

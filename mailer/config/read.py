@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mailer.config.models import Settings
+from mailer.config.models import OAUTH_SECRETS, Settings
 from mailer.errors import Problem, SettingsError
 
 _ENV_OVERRIDES: dict[str, str] = {
@@ -40,16 +40,21 @@ def read_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
     except tomllib.TOMLDecodeError as err:
         raise SettingsError(f"{shown}: {err}; check the TOML syntax") from err
     smtp = dict(raw.get("smtp") or {})
-    if "password" in smtp:
-        raise SettingsError(
-            f"{shown}:{key_line(text, 'password')}: smtp.password: secrets do not belong in "
-            "files; remove it and set MAILER_SMTP_PASSWORD"
-        )
+    for key in ("password", *OAUTH_SECRETS):
+        if key in smtp:
+            variable = f"MAILER_{'SMTP' if key == 'password' else 'OAUTH'}_{key.upper()}"
+            raise SettingsError(
+                f"{shown}:{key_line(text, key)}: smtp.{key}: secrets do not belong in files; "
+                f"remove it and set {variable}"
+            )
     for variable, key in _ENV_OVERRIDES.items():
         if env.get(variable):
             smtp[key] = env[variable]
         elif key == "username" and variable in env:
             smtp[key] = None  # MAILER_SMTP_USERNAME= (empty): no login
+    for key in OAUTH_SECRETS:
+        if env.get(f"MAILER_OAUTH_{key.upper()}"):
+            smtp[key] = env[f"MAILER_OAUTH_{key.upper()}"]
     raw["smtp"] = smtp
     inbox = raw.get("inbox")
     if isinstance(inbox, dict) and "password" in inbox:

@@ -20,6 +20,7 @@ from typing import Literal
 from mailer.addresses import address_key
 from mailer.errors import LockedError
 from mailer.folder import Newsletter
+from mailer.ledger import folder_lock
 from mailer.recipients import (
     Suppression,
     append_queued,
@@ -30,7 +31,6 @@ from mailer.recipients import (
     suppressed_now,
     write_suppressions,
 )
-from mailer.send import folder_lock
 
 LOCK_WAIT = 2.0  # seconds: an HTTP client should not wait longer for its answer
 # folder_lock is re-entrant per process, not per thread: two endpoint threads would both

@@ -30,6 +30,7 @@ its -wal file lost) be brought forward at the next send (reconcile.py), and rebu
 from mailer.ledger.database import current_boot_id
 from mailer.ledger.export import export_problems_csv
 from mailer.ledger.fence import Durability
+from mailer.ledger.lock import folder_lock
 from mailer.ledger.repair import LedgerCheck, check_ledger, rebuild_ledger
 from mailer.ledger.schema import STATES, IssueSummary, Row, State
 from mailer.ledger.status import IssueStatus, read_status, sent_issues
@@ -47,6 +48,7 @@ __all__ = [
     "check_ledger",
     "current_boot_id",
     "export_problems_csv",
+    "folder_lock",
     "read_status",
     "rebuild_ledger",
     "sent_issues",

@@ -1,9 +1,11 @@
 """Durability: the fence (rows reserved before their data goes out, so a power cut sends
-nobody twice), the journal brought back into the ledger, and WAL checkpoints."""
+nobody twice), rows given back (release, requeue, recover), the journal brought back into
+the ledger, and WAL checkpoints."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ class Fence:
 
     if TYPE_CHECKING:
 
-        def _journal(self, entries: list[Entry], *, durable: bool) -> None: ...
+        def _journal(self, entries: list[Entry], *, durable: bool) -> int: ...
 
         def _transaction(
             self, *, durable: bool = False
@@ -47,6 +49,7 @@ class Fence:
             code: int | None,
             text: str | None,
             at: str,
+            pos: int,
             allowed: tuple[str, ...],
         ) -> None: ...
 
@@ -56,7 +59,7 @@ class Fence:
         With durability "batched" this is the fence: one fsync for the whole batch.
         """
         at, durable = stamp(now), self.durability == "batched"
-        self._journal(
+        pos = self._journal(
             [
                 Entry(issue_id, "reserved", at, key, email, mid, boot=self.boot_id)
                 for key, email, mid in rows
@@ -65,7 +68,7 @@ class Fence:
         )
         with self._transaction(durable=durable) as db:
             for key, _email, _mid in rows:
-                self._update(db, issue_id, key, "reserved", None, None, at, self._TO_RESERVE)
+                self._update(db, issue_id, key, "reserved", None, None, at, pos, self._TO_RESERVE)
 
     def release(self, issue_id: str, now: datetime) -> int:
         """Give this run's reserved rows back (a clean stop); return how many."""
@@ -78,14 +81,44 @@ class Fence:
             )
         ]
         if keys:
-            self._journal([Entry(issue_id, "pending", at, key=key) for key in keys], durable=False)
+            entries = [Entry(issue_id, "pending", at, key=key) for key in keys]
+            pos = self._journal(entries, durable=False)
             with self._transaction() as db:
                 db.executemany(
-                    "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                    "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
                     "WHERE issue_id = ? AND recipient_key = ? AND state = 'reserved'",
-                    [(at, issue_id, key) for key in keys],
+                    [(at, pos, issue_id, key) for key in keys],
                 )
         return len(keys)
+
+    def requeue(self, issue_id: str, keys: Iterable[str] | None, now: datetime) -> int:
+        """Put failed rows back to pending (these keys, or all); return how many."""
+        at = stamp(now)
+        wanted = (
+            list(keys)
+            if keys is not None
+            else [
+                key
+                for (key,) in self._db.execute(
+                    "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'failed'",
+                    (issue_id,),
+                )
+            ]
+        )
+        if not wanted:
+            return 0
+        pos = self._journal([Entry(issue_id, "pending", at, key=k) for k in wanted], durable=False)
+        before = self._db.total_changes
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
+                "WHERE issue_id = ? AND recipient_key = ? AND state = 'failed'",
+                [(at, pos, issue_id, k) for k in wanted],
+            )
+        requeued = self._db.total_changes - before
+        # A re-opened issue is not finished, so send-due picks it up again.
+        self._db.execute("UPDATE issues SET finished_at = NULL WHERE issue_id = ?", (issue_id,))
+        return requeued
 
     def recover(self, issue_id: str, *, now: datetime | None = None) -> int:
         """Settle what an earlier run left in flight; return how many became unknown.
@@ -108,17 +141,17 @@ class Fence:
         entries += [Entry(issue_id, "pending", at, key=key) for key in back]
         if not entries:
             return 0
-        self._journal(entries, durable=False)
+        pos = self._journal(entries, durable=False)
         with self._transaction() as db:
             db.executemany(
-                "UPDATE deliveries SET state = 'unknown', last_text = ?, updated_at = ? "
-                "WHERE issue_id = ? AND recipient_key = ?",
-                [(lost, at, issue_id, key) for key in unknown],
+                "UPDATE deliveries SET state = 'unknown', last_text = ?, updated_at = ?, "
+                "jpos = ? WHERE issue_id = ? AND recipient_key = ?",
+                [(lost, at, pos, issue_id, key) for key in unknown],
             )
             db.executemany(
-                "UPDATE deliveries SET state = 'pending', updated_at = ? "
+                "UPDATE deliveries SET state = 'pending', updated_at = ?, jpos = ? "
                 "WHERE issue_id = ? AND recipient_key = ?",
-                [(at, issue_id, key) for key in back],
+                [(at, pos, issue_id, key) for key in back],
             )
         return len(unknown)
 

@@ -60,8 +60,12 @@ class Journal:
         """Close the file."""
         os.close(self._fd)
 
-    def append(self, entries: list[Entry], *, durable: bool) -> None:
-        """Append entries in one write; with durable, fsync before returning."""
+    def append(self, entries: list[Entry], *, durable: bool) -> int:
+        """Append entries in one write; with durable, fsync. Return the byte offset they end at.
+
+        The ledger keeps that offset on each row it changes (jpos), so a replay applies to a
+        row only what came after its last change: nothing twice.
+        """
         data = b"".join(entry.line() for entry in entries)
         try:
             written = os.write(self._fd, data)
@@ -69,6 +73,8 @@ class Journal:
                 raise OSError(28, "No space left on device")
             if durable:
                 os.fsync(self._fd)
+            # O_APPEND put this descriptor at the end of the file, then after our write.
+            return os.lseek(self._fd, 0, os.SEEK_CUR)
         except OSError as err:
             raise LedgerError(
                 f"{self.path}: cannot write the send journal ({err.strerror}); nothing more "
@@ -79,8 +85,9 @@ class Journal:
         """Return the file's length in bytes."""
         return os.fstat(self._fd).st_size
 
-    def read(self, offset: int = 0, end: int | None = None) -> Iterator[Entry]:
-        """Yield the entries from offset to end; a torn last line (a crash mid-write) is skipped."""
+    def read(self, offset: int = 0, end: int | None = None) -> Iterator[tuple[int, Entry]]:
+        """Yield (the offset it ends at, entry) from offset to end; a torn last line (a crash
+        mid-write) is skipped."""
         with open(self.path, "rb") as source:
             source.seek(offset)
             position = offset
@@ -91,7 +98,7 @@ class Journal:
                 if not line.endswith(b"\n"):
                     return  # the process died mid-write: that change never reached the ledger
                 try:
-                    yield Entry(**json.loads(line))
+                    yield position, Entry(**json.loads(line))
                 except (ValueError, TypeError) as err:
                     raise LedgerError(
                         f"{self.path}: entry {number} after byte {offset} is damaged ({err}); "

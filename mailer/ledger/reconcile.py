@@ -18,6 +18,7 @@ from mailer.errors import LedgerError
 from mailer.ledger.journal import Entry, Journal
 
 JOURNAL_SIZE = "journal_size"
+_ATTEMPTED = ("sending", "sent", "failed", "deferred")  # a row first seen in such a state
 
 
 def recorded_size(db: sqlite3.Connection) -> int:
@@ -35,10 +36,14 @@ def record_size(db: sqlite3.Connection, size: int) -> None:
     )
 
 
-def replay(db: sqlite3.Connection, entries: Iterable[Entry]) -> int:
-    """Apply journal entries to the ledger, in order; `sent` is never undone. Return how many."""
+def replay(db: sqlite3.Connection, entries: Iterable[tuple[int, Entry]]) -> int:
+    """Apply journal entries to the ledger, in order; return how many.
+
+    A row takes an entry only if the entry ends after the row's last change (jpos): what the
+    ledger holds already is not applied twice. `sent` is never undone.
+    """
     applied = 0
-    for entry in entries:
+    for pos, entry in entries:
         applied += 1
         if entry.state == "started":
             db.execute(
@@ -51,14 +56,20 @@ def replay(db: sqlite3.Connection, entries: Iterable[Entry]) -> int:
             "INSERT OR IGNORE INTO issues (issue_id, content_hash, started_at) VALUES (?, '', ?)",
             (entry.issue, entry.at),
         )
+        # Attempts count as Ledger._update counts them: at `sending`, or at a refusal that
+        # came before the data; giving rows back or settling a crash counts none.
         db.execute(
             "INSERT INTO deliveries (issue_id, recipient_key, email, state, message_id, "
-            "created_at, updated_at, last_code, last_text, boot_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "created_at, updated_at, last_code, last_text, boot_id, attempts, jpos) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (issue_id, recipient_key) DO UPDATE SET state = excluded.state, "
             "last_code = excluded.last_code, last_text = excluded.last_text, "
-            "updated_at = excluded.updated_at, boot_id = coalesce(excluded.boot_id, boot_id) "
-            "WHERE deliveries.state != 'sent'",
+            "updated_at = excluded.updated_at, boot_id = coalesce(excluded.boot_id, boot_id), "
+            "jpos = excluded.jpos, "
+            "attempts = attempts + CASE WHEN excluded.state = 'sending' THEN 1 "
+            "WHEN excluded.state IN ('reserved', 'pending', 'removed', 'unknown') THEN 0 "
+            "WHEN deliveries.state = 'sending' THEN 0 ELSE 1 END "
+            "WHERE deliveries.state != 'sent' AND coalesce(deliveries.jpos, -1) < excluded.jpos",
             (
                 entry.issue,
                 entry.key,
@@ -70,6 +81,8 @@ def replay(db: sqlite3.Connection, entries: Iterable[Entry]) -> int:
                 entry.code,
                 entry.text,
                 entry.boot,
+                int(entry.state in _ATTEMPTED),
+                pos,
             ),
         )
     return applied
@@ -107,6 +120,8 @@ def rewrite_journal(db: sqlite3.Connection, journal: Journal) -> Journal:
     except OSError as err:
         raise LedgerError(f"{journal.path}: cannot replace the journal ({err.strerror})") from err
     journal.close()
+    # The rows' journal offsets were those of the old file: every row is older than the new.
+    db.execute("UPDATE deliveries SET jpos = 0")
     return Journal(journal.path)
 
 
@@ -117,7 +132,7 @@ def last_states(journal_path: Path) -> dict[tuple[str, str], str]:
         return states
     journal = Journal(journal_path)
     try:
-        for entry in journal.read():
+        for _pos, entry in journal.read():
             if entry.state != "started":
                 states[(entry.issue, entry.key)] = entry.state
     finally:

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     boot_id TEXT,  -- the boot of the run that reserved the row: see Ledger.recover
+    jpos INTEGER,  -- where in the journal its last change ends: a replay skips what is in
     PRIMARY KEY (issue_id, recipient_key)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (issue_id, state);

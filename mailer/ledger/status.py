@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.errors import MailerError
+from mailer.errors import LockedError, MailerError
+from mailer.folder import Newsletter
+from mailer.ledger.lock import folder_lock
 from mailer.ledger.schema import IssueSummary, Row
 from mailer.ledger.store import Ledger
 
@@ -28,6 +31,7 @@ def read_status(folder: Path, issue_id: str | None = None) -> list[IssueStatus]:
 
     Raise MailerError when the issue asked for is not in the ledger.
     """
+    _bring_forward(folder)
     ledger = Ledger.open_existing(folder)
     if ledger is None:
         if issue_id is not None:
@@ -42,6 +46,15 @@ def read_status(folder: Path, issue_id: str | None = None) -> list[IssueStatus]:
         IssueStatus(summary, [row for row in problems if row.issue_id == summary.issue_id])
         for summary in summaries
     ]
+
+
+def _bring_forward(folder: Path) -> None:
+    """Replay the journal into a ledger that is behind it (cut, restored), unless a send is
+    running: that send did so when it started."""
+    if not Newsletter(folder).journal_path.is_file():
+        return
+    with contextlib.suppress(LockedError), folder_lock(folder), Ledger.open(folder) as ledger:
+        ledger.reconcile()
 
 
 def sent_issues(folder: Path) -> dict[str, IssueSummary]:

@@ -103,8 +103,19 @@ class Ledger(Queries, Fence):
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")
 
-    def _journal(self, entries: list[Entry], *, durable: bool) -> None:
-        self.journal.append(entries, durable=durable)
+    @contextmanager
+    def _single(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """Run one statement in autocommit: its own transaction, without BEGIN and COMMIT
+        (a third of the statements of a message: per-message marks are one UPDATE each)."""
+        if durable:
+            with self._transaction(durable=True) as db:
+                yield db
+            return
+        with errors_of(self.path):
+            yield self._db
+
+    def _journal(self, entries: list[Entry], *, durable: bool) -> int:
+        return self.journal.append(entries, durable=durable)
 
     def start_issue(self, issue_id: str, content_hash: str, now: datetime) -> str | None:
         """Record the issue on first start; return the recorded hash if it differs."""
@@ -157,9 +168,9 @@ class Ledger(Queries, Fence):
     def mark_sending(self, issue_id: str, key: str, now: datetime) -> None:
         """Record that DATA was accepted and the message data is next (before its final dot)."""
         durable, at = self.durability == "strict", stamp(now)
-        self._journal([Entry(issue_id, "sending", at, key=key)], durable=durable)
-        with self._transaction(durable=durable) as db:
-            self._update(db, issue_id, key, "sending", None, None, at, self._TO_SEND)
+        pos = self._journal([Entry(issue_id, "sending", at, key=key)], durable=durable)
+        with self._single(durable=durable) as db:
+            self._update(db, issue_id, key, "sending", None, None, at, pos, self._TO_SEND)
 
     def mark_sent(self, issue_id: str, key: str, code: int, text: str, now: datetime) -> None:
         """Record that the server accepted the message."""
@@ -194,9 +205,10 @@ class Ledger(Queries, Fence):
         now: datetime,
     ) -> None:
         at = stamp(now)
-        self._journal([Entry(issue_id, state, at, key=key, code=code, text=text)], durable=False)
-        with self._transaction() as db:
-            self._update(db, issue_id, key, state, code, text, at, self._TO_SETTLE)
+        entry = Entry(issue_id, state, at, key=key, code=code, text=text)
+        pos = self._journal([entry], durable=False)
+        with self._single() as db:
+            self._update(db, issue_id, key, state, code, text, at, pos, self._TO_SETTLE)
 
     def _update(
         self,
@@ -207,6 +219,7 @@ class Ledger(Queries, Fence):
         code: int | None,
         text: str | None,
         at: str,
+        pos: int,
         allowed: tuple[str, ...],
     ) -> None:
         # `sent` is final: nothing may turn a delivered row back into one that could be re-sent.
@@ -214,44 +227,28 @@ class Ledger(Queries, Fence):
         marks = ", ".join("?" for _ in allowed)
         cursor = db.execute(
             "UPDATE deliveries SET state = ?, last_code = ?, last_text = ?, updated_at = ?, "
-            "boot_id = CASE WHEN ? = 'reserved' THEN ? ELSE boot_id END, "
+            "jpos = ?, boot_id = CASE WHEN ? = 'reserved' THEN ? ELSE boot_id END, "
             "attempts = attempts + CASE WHEN ? = 'sending' THEN 1 WHEN ? = 'reserved' THEN 0 "
             "WHEN state = 'sending' THEN 0 ELSE 1 END "
             f"WHERE issue_id = ? AND recipient_key = ? AND state IN ({marks})",
-            (state, code, text, at, state, self.boot_id, state, state, issue_id, key, *allowed),
+            (
+                state,
+                code,
+                text,
+                at,
+                pos,
+                state,
+                self.boot_id,
+                state,
+                state,
+                issue_id,
+                key,
+                *allowed,
+            ),
         )
         if cursor.rowcount != 1:
             was = self.state_of(issue_id, key)
             raise ValueError(f"ledger: cannot mark {issue_id}/{key} {state}: it is {was}")
-
-    def requeue(self, issue_id: str, keys: Iterable[str] | None, now: datetime) -> int:
-        """Put failed rows back to pending (these keys, or all); return how many."""
-        at = stamp(now)
-        wanted = (
-            list(keys)
-            if keys is not None
-            else [
-                key
-                for (key,) in self._db.execute(
-                    "SELECT recipient_key FROM deliveries WHERE issue_id = ? AND state = 'failed'",
-                    (issue_id,),
-                )
-            ]
-        )
-        if not wanted:
-            return 0
-        self._journal([Entry(issue_id, "pending", at, key=k) for k in wanted], durable=False)
-        before = self._db.total_changes
-        with self._transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET state = 'pending', updated_at = ? "
-                "WHERE issue_id = ? AND recipient_key = ? AND state = 'failed'",
-                [(at, issue_id, k) for k in wanted],
-            )
-        requeued = self._db.total_changes - before
-        # A re-opened issue is not finished, so send-due picks it up again.
-        self._db.execute("UPDATE issues SET finished_at = NULL WHERE issue_id = ?", (issue_id,))
-        return requeued
 
     def mark_finished(self, issue_id: str, now: datetime) -> bool:
         """Set finished_at when nothing is left to send or in flight; return whether it is."""
@@ -271,14 +268,15 @@ class Ledger(Queries, Fence):
         at, wanted = stamp(now), list(keys)
         if not wanted:
             return 0
-        self._journal(
+        pos = self._journal(
             [Entry(issue_id, "removed", at, key=k, text=_CHANGED) for k in wanted], durable=False
         )
         before = self._db.total_changes
         with self._transaction() as db:
             db.executemany(
-                "UPDATE deliveries SET state = 'removed', last_text = ?, updated_at = ? "
-                "WHERE issue_id = ? AND recipient_key = ? AND state IN ('pending', 'deferred')",
-                [(_CHANGED, at, issue_id, k) for k in wanted],
+                "UPDATE deliveries SET state = 'removed', last_text = ?, updated_at = ?, "
+                "jpos = ? WHERE issue_id = ? AND recipient_key = ? "
+                "AND state IN ('pending', 'deferred')",
+                [(_CHANGED, at, pos, issue_id, k) for k in wanted],
             )
         return self._db.total_changes - before

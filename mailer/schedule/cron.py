@@ -25,8 +25,12 @@ def cron_lines(folder: Path, mailer_command: str, settings: Settings) -> str:
             lines.append(f"{name}={os.environ[name]}")
     if os.environ.get("MAILER_SMTP_USERNAME"):
         lines.append(f"MAILER_SMTP_USERNAME={os.environ['MAILER_SMTP_USERNAME']}")
-    if settings.smtp.username:
+    smtp = settings.smtp
+    if smtp.username and smtp.auth == "password":
         lines.append("MAILER_SMTP_PASSWORD=<your SMTP password>")
+    elif smtp.auth == "xoauth2" and smtp.token_url:
+        lines.append("MAILER_OAUTH_CLIENT_SECRET=<the app's client secret>")
+        lines.append("# or, for the refresh-token grant: MAILER_OAUTH_REFRESH_TOKEN=<the token>")
     if settings.unsubscribe_url:
         lines.append("MAILER_UNSUBSCRIBE_SECRET=<the same secret as for `mailer send`>")
     lines.append(f"*/{every} * * * * {mailer_command} --dir {shlex.quote(str(folder))} send-due")

@@ -8,6 +8,7 @@ after the fix. After the sends, the archive is published and the editor gets the
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -15,13 +16,13 @@ from mailer.config import Settings
 from mailer.errors import DeliveryError, IssueError, LockedError, MailerError
 from mailer.folder import Newsletter
 from mailer.issue import load_yaml
-from mailer.ledger import Ledger
+from mailer.ledger import Ledger, folder_lock
 from mailer.schedule.followup import follow_up, outcome_of
 from mailer.schedule.notices import held_notice, invalid_notice, late_notice, stopped_notice
 from mailer.schedule.repeats import Reporter, said_once
 from mailer.schedule.states import RETRY_NOTE, Entry, max_lateness, read_schedule
 from mailer.schedule.tick import DueResult, Tick
-from mailer.send import SendPlan, SendReport, deliver, folder_lock, prepare_send
+from mailer.send import SendPlan, SendReport, deliver, prepare_send
 from mailer.values import parse_duration
 
 _SHOWN_SKIPPED = 20
@@ -37,15 +38,17 @@ def send_due(folder: Path, settings: Settings, now: datetime, out: Reporter) -> 
     seems meant to go out about now), and the other issues go on.
     """
     result = DueResult()
+    # The whole run has a deadline: the lock it holds must never be held for ever.
+    deadline = time.monotonic() + parse_duration(settings.schedule.run_deadline).total_seconds()
     try:
         # The whole run holds the lock: what it reads of the ledger stays true while it acts.
         with folder_lock(folder), said_once(Newsletter(folder).said_path, out) as once:
-            tick = Tick.start(folder, settings, now, once, result)
+            tick = Tick.start(folder, settings, now, once, result, deadline)
             with Ledger.open(folder) as ledger:
                 tick.known = {summary.issue_id for summary in ledger.issues()}
             for entry in read_schedule(folder, settings, now):
-                if not _send_entry(tick, entry):
-                    break  # stopped by a signal, the relay, or a quota that holds for all
+                if time.monotonic() >= deadline or not _send_entry(tick, entry):
+                    break  # a signal, the relay, the deadline, or a quota that holds for all
             if result.exit_code not in _SIGNALS:  # stopping: the next run publishes and tells
                 _finish(tick)
             tick.record()
@@ -72,7 +75,8 @@ def _send_entry(tick: Tick, entry: Entry) -> bool:
         return True  # an issue without send_at is sent by hand, resumed by hand
     try:
         plan = _prepare(tick, entry)
-        done = deliver(plan, now=lambda: datetime.now(tick.now.tzinfo))
+        left = max(1.0, tick.deadline - time.monotonic())
+        done = deliver(plan, now=lambda: datetime.now(tick.now.tzinfo), deadline=left)
     except LockedError:
         raise
     except DeliveryError as err:  # the relay itself: every issue would meet it
@@ -99,6 +103,9 @@ def _sent(tick: Tick, entry: Entry, plan: SendPlan, done: SendReport) -> bool:
         out.failed(f"{line}; interrupted: the next run resumes it")
         result.worse(done.interrupted)
         return False
+    if done.timed_out:
+        out.noted(f"{line}; stopped at the run's deadline (run_deadline): the next run goes on")
+        return False
     if done.quota is not None:
         left = counts["pending"] + counts["deferred"]
         at = datetime.fromtimestamp(done.quota.free_at, tick.settings.zone)
@@ -112,6 +119,9 @@ def _sent(tick: Tick, entry: Entry, plan: SendPlan, done: SendReport) -> bool:
         result.worse(done.stopped.exit_code)
         if not done.sent_now:  # else the report says it, with who has the issue
             tick.events.append(stopped_notice(tick, entry, str(done.stopped), counts))
+        else:
+            tick.reports.append(outcome_of(plan, done))
+        return False  # the server, the login or the ledger: the next issue would meet it too
     elif not done.sent_now and done.counts == entry.counts:
         out.noted(line)  # nothing new since the last run: a recipient still deferred, say
         result.worse(0 if done.complete else 3)

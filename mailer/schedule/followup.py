@@ -16,7 +16,7 @@ from pathlib import Path
 from mailer.config import Settings
 from mailer.errors import LockedError, MailerError
 from mailer.folder import Newsletter
-from mailer.ledger import read_status
+from mailer.ledger import folder_lock, read_status
 from mailer.notify import Event, Outcome, Told, problem_event, report_event, tell_editor
 from mailer.publish import (
     PublishError,
@@ -26,7 +26,7 @@ from mailer.publish import (
     mark_unpublished,
     publish_archive,
 )
-from mailer.send import SendPlan, SendReport, folder_lock
+from mailer.send import SendPlan, SendReport
 
 
 @dataclass

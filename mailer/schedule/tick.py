@@ -41,6 +41,7 @@ class Tick:
     now: datetime
     out: Reporter
     result: DueResult
+    deadline: float  # time.monotonic() by which the run stops (run_deadline)
     known: set[str] = field(default_factory=set)  # issues the ledger knows
     events: list[Event] = field(default_factory=list)  # problems to tell the editor
     reports: list[Outcome] = field(default_factory=list)  # sends to report
@@ -50,10 +51,16 @@ class Tick:
 
     @classmethod
     def start(
-        cls, folder: Path, settings: Settings, now: datetime, out: Reporter, result: DueResult
+        cls,
+        folder: Path,
+        settings: Settings,
+        now: datetime,
+        out: Reporter,
+        result: DueResult,
+        deadline: float,
     ) -> Tick:
         """Return a run whose reporter also keeps every line for the record."""
-        tick = cls(folder, settings, now, out, result)
+        tick = cls(folder, settings, now, out, result, deadline)
         tick.out = Reporter(
             said=tick._keeping(out.said),
             failed=tick._keeping(out.failed),

@@ -1,6 +1,5 @@
 """Send: plan, deliver over paced SMTP workers under the folder lock, or write a dry run."""
 
-from mailer.send.lock import folder_lock
 from mailer.send.outbox import OutboxReport, write_outbox
 from mailer.send.plan import SendPlan, prepare_send, utc_now
 from mailer.send.run import SendReport, deliver, send_test
@@ -10,7 +9,6 @@ __all__ = [
     "SendPlan",
     "SendReport",
     "deliver",
-    "folder_lock",
     "prepare_send",
     "send_test",
     "utc_now",

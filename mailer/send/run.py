@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,10 +11,9 @@ from datetime import timedelta
 from mailer.addresses import validate_address
 from mailer.config import Settings
 from mailer.errors import DeliveryError, IssueError, LedgerError, MailerError, RecipientsError
-from mailer.ledger import Ledger
+from mailer.ledger import Ledger, folder_lock
 from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
-from mailer.send.lock import folder_lock
 from mailer.send.pacing import QuotaReached
 from mailer.send.plan import SendPlan, utc_now
 from mailer.send.workers import Clock, DeliveryRun, Progress
@@ -37,6 +37,7 @@ class SendReport:
     stopped: MailerError | None = None
     interrupted: int | None = None  # the exit code of the signal that stopped the run
     quota: QuotaReached | None = None  # the run stopped at a quota; the rest waits
+    timed_out: bool = False  # the run stopped at its deadline; the rest waits
     requeued_failed: int = 0
 
     @property
@@ -55,8 +56,12 @@ def deliver(
     started: Callable[[int], None] | None = None,
     stopping: Callable[[], None] | None = None,
     now: Clock = utc_now,
+    deadline: float | None = None,
 ) -> SendReport:
-    """Send to every recipient not yet sent, holding the folder lock; resumable at any point."""
+    """Send to every recipient not yet sent, holding the folder lock; resumable at any point.
+
+    deadline: seconds after which the run stops cleanly (send-due's whole-run deadline).
+    """
     with (
         folder_lock(plan.folder),
         Ledger.open(plan.folder, durability=plan.settings.durability) as ledger,
@@ -88,7 +93,12 @@ def deliver(
         sent_times = ledger.sent_since(now() - timedelta(days=1))  # the quotas span runs
         run = DeliveryRun(plan, factory, progress, now, sent_times)
         on_list: set[str] = set()
+        # At the deadline (seconds from now) the run stops as a signal stops it, cleanly.
+        timer = threading.Timer(deadline, run.time_out) if deadline is not None else None
         try:
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
             run.start()
             _feed(plan, ledger, run, factory, to_send, on_list)
         except KeyboardInterrupt as stop:
@@ -98,20 +108,24 @@ def deliver(
                 stopping()  # the wait for a reply can be long: say why nothing ends at once
         finally:
             run.finish()
+            if timer is not None:
+                timer.cancel()
         if run.crash is not None:
             raise run.crash
-        ledger.release(plan.issue_id, now())  # reserved but not sent: pending again
-        if not run.stop.is_set():
-            # Whoever is still to do but was not on the list this time (taken off it, or
-            # unsubscribed) will not be sent to: say so, so the issue can finish.
-            gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
-            ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
-        ledger.mark_finished(plan.issue_id, now())
-        ledger.mark_journal_applied()  # every worker has finished: nothing is in flight
-        ledger.checkpoint()
+        try:
+            _close_run(plan, ledger, run, on_list, now)
+        except LedgerError as err:
+            # Messages may have gone out: never exit 1 ("nothing was sent"). What the ledger
+            # could not record, the next run settles (reserved rows go back, sending ones
+            # are unknown).
+            run.error = run.error or DeliveryError(str(err))
+        try:
+            counts = ledger.counts(plan.issue_id)
+        except LedgerError as err:
+            raise DeliveryError(f"{err} (the run had sent {run.sent} now)") from err
         return SendReport(
             issue_id=plan.issue_id,
-            counts=ledger.counts(plan.issue_id),
+            counts=counts,
             sent_now=run.sent,
             recovered_unknown=recovered,
             skipped_duplicates=plan.scan.duplicates,
@@ -120,8 +134,24 @@ def deliver(
             stopped=run.error,
             interrupted=run.interrupted,
             quota=run.limiter.reached,
+            timed_out=run.timed_out,
             requeued_failed=requeued,
         )
+
+
+def _close_run(
+    plan: SendPlan, ledger: Ledger, run: DeliveryRun, on_list: set[str], now: Clock
+) -> None:
+    """Give back what is reserved, mark who left the list, and make the ledger current."""
+    ledger.release(plan.issue_id, now())  # reserved but not sent: pending again
+    if not run.stop.is_set():
+        # Whoever is still to do but was not on the list this time (taken off it, or
+        # unsubscribed) will not be sent to: say so, so the issue can finish.
+        gone = [r.recipient_key for r in ledger.to_send(plan.issue_id)]
+        ledger.mark_removed(plan.issue_id, [k for k in gone if k not in on_list], now())
+    ledger.mark_finished(plan.issue_id, now())
+    ledger.mark_journal_applied()  # every worker has finished: nothing is in flight
+    ledger.checkpoint()
 
 
 def batch_size(settings: Settings) -> int:
@@ -149,7 +179,10 @@ def _feed(
             reserved += _reserve_and_queue(plan, ledger, run, factory, batch)
             batch = []
             if reserved % CHECKPOINT_EVERY < size:
-                ledger.checkpoint(passive=True)  # keep the main file current in long runs
+                try:
+                    ledger.checkpoint(passive=True)  # keep the main file current in long runs
+                except LedgerError as err:
+                    run.halt(DeliveryError(str(err)))
     if batch:
         _reserve_and_queue(plan, ledger, run, factory, batch)
 

@@ -54,8 +54,8 @@ class Link(SmtpConnection):
     """An SMTP connection that reconnects after carrying its share of messages.
 
     Opening it retries what may pass in a minute (a 421 greeting, a refused or reset
-    connection) with growing waits; until one connection of the run has logged in, the others
-    wait, so that a refused login is tried once per run (lockout policies count every try).
+    connection) with growing waits. Until one connection of the run is open, the others wait:
+    a server that is down, or refuses the login, is tried by one connection, not by each.
     """
 
     def __init__(self, run: DeliveryRun, limit: int) -> None:

@@ -36,6 +36,7 @@ class DeliveryRun:
     error: MailerError | None = None
     crash: Exception | None = None
     interrupted: int | None = None  # the exit code of the signal that stopped the run
+    timed_out: bool = False
     sent: int = 0
     _failures_in_a_row: int = 0
     _suspected: list[tuple[str, int | None]] = field(default_factory=list)
@@ -151,6 +152,11 @@ class DeliveryRun:
         self._suspected.clear()
         self.stop.set()  # the worker that saw it says why, with the reply
         return keys
+
+    def time_out(self) -> None:
+        """Stop at the run's deadline: the messages in flight finish, the rest waits."""
+        self.timed_out = True
+        self.stop.set()
 
     def halt(self, err: MailerError) -> None:
         """Stop the run for a reason that concerns every recipient (the server, the ledger)."""

@@ -1,7 +1,8 @@
-"""SMTP: one connection that carries many messages; handshake (TLS, login) and replies."""
+"""SMTP: one connection that carries many messages; handshake (TLS, login, OAuth) and replies."""
 
 from mailer.smtp.connection import DATA_TERMINATION_TIMEOUT, SmtpConnection, probe
 from mailer.smtp.envelope import ConnectionLost, Envelope, Outcome, SenderRefused, is_transient
+from mailer.smtp.oauth import LoginRefusedError
 from mailer.smtp.replies import Kind
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "ConnectionLost",
     "Envelope",
     "Kind",
+    "LoginRefusedError",
     "Outcome",
     "SenderRefused",
     "SmtpConnection",

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import smtplib
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 
 from mailer.config import Smtp
 from mailer.errors import DeliveryError, SettingsError
+from mailer.smtp.login import login_for
 from mailer.smtp.replies import reply_text
+from mailer.values import line_problem
 
 _LOOPBACK_NAMES = {"localhost", "localhost."}
 HANDSHAKE_STEPS = 4  # connect and greeting, EHLO, STARTTLS, AUTH: each within smtp.timeout
+OAUTH_STEPS = 2  # and with a token refused: a new token, a second AUTH
 
 
 def open_session(settings: Smtp, where: str, local_hostname: str | None) -> smtplib.SMTP:
     """Connect, secure and log in; raise DeliveryError saying where and what to do."""
     _check_policy(settings, where)
     context = None if settings.security == "none" else _tls_context(settings)
-    return _handshake(settings, where, local_hostname, context)
+    if settings.username is None:
+        return _handshake(settings, where, local_hostname, context, None)
+    login = login_for(settings, where)
+    # One login at a time; a token is fetched (or taken from the cache) before connecting.
+    with login.turn() as token:
+        log_in = functools.partial(login.authenticate, token=token)
+        return _handshake(settings, where, local_hostname, context, log_in)
 
 
 def _check_policy(settings: Smtp, where: str) -> None:
@@ -34,15 +45,21 @@ def _check_policy(settings: Smtp, where: str) -> None:
         )
     if settings.username is None:
         return
-    if settings.password is None:
+    oauth = settings.auth == "xoauth2"
+    if settings.password is None and not oauth:
+        also = ' (token_command and token_url need auth = "xoauth2")'
         raise SettingsError(
             f'{where}: smtp.username is "{settings.username}" (mailer.toml [smtp]) but no '
             "password is set; set MAILER_SMTP_PASSWORD, or remove the username"
+            + (also if settings.token_command or settings.token_url else "")
         )
+    problem = line_problem(settings.username) if oauth else None
+    if problem:
+        raise SettingsError(f"{where}: smtp.username: {problem}")
     if settings.security == "none" and not local:
         raise SettingsError(
-            f"{where}: refusing to send the password in plain text; "
-            'use security = "starttls" or "ssl"'
+            f"{where}: refusing to send the {'access token' if oauth else 'password'} in "
+            'plain text; use security = "starttls" or "ssl"'
         )
 
 
@@ -80,18 +97,23 @@ def _cut(smtp: smtplib.SMTP, fired: threading.Event) -> None:
 
 
 def _handshake(
-    settings: Smtp, where: str, local_hostname: str | None, context: ssl.SSLContext | None
+    settings: Smtp,
+    where: str,
+    local_hostname: str | None,
+    context: ssl.SSLContext | None,
+    log_in: Callable[[smtplib.SMTP], None] | None,
 ) -> smtplib.SMTP:
     """Connect, greet, start TLS and log in within a deadline; failures are DeliveryErrors."""
     smtp = _client(settings, local_hostname, context)
     # smtplib keeps the host its constructor was given for TLS's server_hostname; ours
     # connects later (after the deadline is armed), so set it as the constructor would.
     setattr(smtp, "_host", settings.host)  # noqa: B010
-    # Debug output would print the AUTH exchange, and with it the password.
+    # Debug output would print the AUTH exchange, and with it the password or token.
     smtp.set_debuglevel(0)
     # A socket timeout bounds each read; a server trickling its greeting a byte at a time
     # would stretch the handshake without end, so the whole of it has a deadline too.
-    deadline = HANDSHAKE_STEPS * settings.timeout
+    steps = HANDSHAKE_STEPS + (OAUTH_STEPS if settings.auth == "xoauth2" else 0)
+    deadline = steps * settings.timeout
     fired = threading.Event()
     watchdog = threading.Timer(deadline, _cut, (smtp, fired))
     watchdog.daemon = True
@@ -103,7 +125,8 @@ def _handshake(
             if code != 220:
                 raise smtplib.SMTPConnectError(code, greeting)
             _secure(smtp, settings, where, context)
-            _login(smtp, settings, where)
+            if log_in is not None:
+                log_in(smtp)
             on_failure.pop_all()
             return smtp
     except (ssl.SSLError, smtplib.SMTPException, OSError) as err:
@@ -166,44 +189,6 @@ def _explain(err: Exception, where: str) -> DeliveryError:
         f"{where}: cannot connect ({str(err) or type(err).__name__}); "
         "check smtp.host, smtp.port and the network"
     )
-
-
-def _login(smtp: smtplib.SMTP, settings: Smtp, where: str) -> None:
-    """Log in when a username is set; _check_policy has made sure this is safe."""
-    username, password = settings.username, settings.password
-    if username is None or password is None:
-        return
-    if not smtp.has_extn("auth"):
-        raise DeliveryError(
-            f"{where}: the server does not offer AUTH, but smtp.username is "
-            f'"{username}"; remove the username or ask the administrator'
-        )
-    problem: str | None = None
-    try:
-        smtp.login(username, password.get_secret_value())
-    except UnicodeEncodeError:
-        # smtplib sends AUTH PLAIN/LOGIN as ASCII; say so without echoing anything.
-        problem = (
-            "the username or password has non-ASCII characters, which SMTP AUTH cannot "
-            "carry here; ask the administrator for an ASCII password"
-        )
-    except smtplib.SMTPAuthenticationError as err:
-        problem = (
-            f'login refused for "{username}" ({err.smtp_code}); '
-            "check MAILER_SMTP_USERNAME and MAILER_SMTP_PASSWORD"
-        )
-    except smtplib.SMTPException as err:
-        offered = smtp.esmtp_features.get("auth", "").strip() or "nothing"
-        problem = f"login failed ({err}; the server offers {offered}); ask the administrator"
-    except OSError as err:
-        problem = f"connection lost during login ({err}); try again later"
-    finally:
-        # smtplib keeps the credentials on the client for its auth callbacks; drop them.
-        smtp.user = smtp.password = ""
-    if problem is not None:
-        # Raised outside the except block on purpose: the smtplib frames in a chained
-        # traceback hold the password as a local variable.
-        raise DeliveryError(f"{where}: {problem}")
 
 
 def _is_loopback(host: str) -> bool:
