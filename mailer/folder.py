@@ -8,7 +8,8 @@
     suppressed.csv        addresses suppressed with a reason: bounces, complaints, unsubscribes
     build/                what compose writes; build/outbox/<issue>/ (dry runs), build/archive/
     .mailer/              state: ledger.sqlite3 and its journal, lock, log, send-due.said,
-                          inbox.sqlite3 and inbox.lock, suppress-queue.csv
+                          inbox.sqlite3 and inbox.lock, suppress-queue.csv,
+                          publish.pending (sent since the archive was last published)
 
 No other module spells one of these names.
 """
@@ -36,6 +37,7 @@ INBOX_FILE = STATE_DIR / "inbox.sqlite3"
 INBOX_LOCK_FILE = STATE_DIR / "inbox.lock"
 SUPPRESS_QUEUE_FILE = STATE_DIR / "suppress-queue.csv"
 SAID_FILE = STATE_DIR / "send-due.said"  # what the last send-due printed: cron mails it once
+PUBLISH_PENDING_FILE = STATE_DIR / "publish.pending"  # sent since the last good publish
 GITIGNORE = f"""# mailer: what is built or kept per machine, and the real list of people
 build/
 {STATE_DIR}/
@@ -115,6 +117,17 @@ class Newsletter:
         return self.dir / SAID_FILE
 
     @property
+    def publish_pending_path(self) -> Path:
+        """Return the mark that something was sent since the archive was last published."""
+        return self.dir / PUBLISH_PENDING_FILE
+
+    @property
+    def publish_dir(self) -> Path | None:
+        """Return the folder the archive is copied into ([archive] publish_dir), if any."""
+        found = self.settings.archive.publish_dir
+        return None if found is None else self.dir / found
+
+    @property
     def unsubscribed_path(self) -> Path:
         return self.dir / "unsubscribed.csv"
 
@@ -140,7 +153,7 @@ class Newsletter:
     @property
     def recipients_path(self) -> Path:
         """Return the list named in the settings, inside this folder (cron starts in $HOME)."""
-        return self.dir / self.settings.recipients
+        return self.dir / self.settings.recipients.file
 
     def issue_paths(self) -> list[Path]:
         """Return the folder's issue files, sorted by name."""
@@ -176,11 +189,11 @@ class Newsletter:
         )
 
     def view_url(self, issue_id: str) -> str | None:
-        """Return the issue's page in the published archive, when archive_url is set."""
+        """Return the issue's page in the published archive (archive_url set, and published)."""
         return view_url(self.settings, issue_id)
 
     def calendar_url(self, issue_id: str, block_index: int, item_index: int) -> str | None:
-        """Return the published .ics of blocks[block_index].items[item_index]."""
+        """Return the published .ics of blocks[block_index].items[item_index], if published."""
         return _published(self.settings, calendar_path(issue_id, block_index, item_index))
 
 
@@ -190,13 +203,17 @@ def load_settings(directory: Path, environ: Mapping[str, str] | None = None) -> 
 
 
 def view_url(settings: Settings, issue_id: str) -> str | None:
-    """Return the issue's page in the published archive, when archive_url is set."""
+    """Return the issue's page in the published archive (archive_url set, and published)."""
     return _published(settings, issue_page(issue_id))
 
 
 def _published(settings: Settings, relative: str) -> str | None:
+    # A link to an archive that nothing publishes leads nowhere (issue 13): only a
+    # configured [archive] publish_dir or publish_command makes these links.
     base = settings.archive_url
-    return None if base is None else base.rstrip("/") + "/" + relative
+    if base is None or not settings.archive.publishes:
+        return None
+    return base.rstrip("/") + "/" + relative
 
 
 def issue_page(issue_id: str) -> str:

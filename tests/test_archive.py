@@ -77,7 +77,11 @@ DRAFT_STEM = "2023-11-10-special"
 
 @pytest.fixture
 def folder(newsletter: Path) -> Path:
-    """Return a newsletter folder with four issues: two due, one due later, one draft."""
+    """Return a newsletter folder with four issues: two due, one due later, one draft.
+
+    The archive is published (publish_dir), so the email links to its pages and calendars.
+    """
+    publish_to(newsletter, newsletter / "public")
     issues = newsletter / "issues"
     shutil.copy(SAMPLE, issues / SAMPLE.name)
     shutil.copy(OTHER, issues / f"{OTHER_STEM}.yaml")
@@ -108,6 +112,14 @@ def set_archive_url(folder: Path, url: str | None) -> None:
     path = folder / "mailer.toml"
     line = f'archive_url = "{url}"\n' if url else ""
     path.write_text(re.sub(r"(?m)^archive_url = .*\n", line, path.read_text(encoding="utf-8")))
+
+
+def publish_to(folder: Path, publish_dir: Path | None) -> None:
+    """Set (or, with None, leave out) [archive] publish_dir in the folder's mailer.toml."""
+    path = folder / "mailer.toml"
+    line = f'publish_dir = "{publish_dir}"\n' if publish_dir else '# publish_dir = "x"\n'
+    text = re.sub(r"(?m)^#? ?publish_dir = .*\n", line, path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
 
 
 def links(page: str) -> list[str]:
@@ -216,11 +228,21 @@ def test_the_email_links_to_its_page_and_calendar_files_where_the_archive_puts_t
         assert (out_dir / url.removeprefix(ARCHIVE_URL + "/")).is_file(), url
 
 
-def test_without_an_archive_url_the_email_has_no_calendar_links(folder: Path) -> None:
-    set_archive_url(folder, None)
+@pytest.mark.parametrize("unpublished", ["no archive_url", "no publishing"])
+def test_without_a_published_archive_the_email_links_no_archive_file(
+    folder: Path, unpublished: str
+) -> None:
+    if unpublished == "no archive_url":
+        set_archive_url(folder, None)
+    else:
+        publish_to(folder, None)
     composed = compose_issue(folder, folder / "issues" / SAMPLE.name, folder / "build")
-    assert ".ics" not in composed.html_path.read_text(encoding="utf-8")
-    assert "Add to calendar" not in composed.text_path.read_text(encoding="utf-8")
+    email = composed.html_path.read_text(encoding="utf-8")
+    text = composed.text_path.read_text(encoding="utf-8")
+    assert ".ics" not in email + text and "newsletter/archive/" not in email + text
+    assert "View this email in your browser" not in email + text
+    calendar = re.findall(r"Add to calendar: (\S+)", text)
+    assert len(calendar) == 9 and all("calendar.google.com" in url for url in calendar)
 
 
 def test_a_rebuild_removes_what_it_no_longer_holds_and_keeps_other_files(folder: Path) -> None:
@@ -401,13 +423,9 @@ def test_no_warning_for_an_issue_the_archive_will_publish(folder: Path) -> None:
         assert archive_warnings(folder, load_issue(folder / "issues" / name), settings) == []
 
 
-def test_a_draft_without_send_at_warns_until_the_ledger_says_it_was_sent(folder: Path) -> None:
+def test_a_draft_without_send_at_does_not_warn_as_its_send_publishes_it(folder: Path) -> None:
     settings = load_settings(folder)
     draft = load_issue(folder / "issues" / f"{DRAFT_STEM}.yaml")
-    (warning,) = archive_warnings(folder, draft, settings)
-    assert "no send_at" in str(warning) and f"{ARCHIVE_URL}/{DRAFT_STEM}.html" in str(warning)
-    assert not (folder / LEDGER_FILE).exists()
-    mark_sent(folder, DRAFT_STEM)
     assert archive_warnings(folder, draft, settings) == []
 
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from mailer.issue import Issue, LoadedIssue, load_issue
 from mailer.publish import build_archive
-from tests.test_archive import OTHER, OTHER_STEM, SAMPLE, WINTER, WINTER_STEM
+from tests.test_archive import OTHER, OTHER_STEM, SAMPLE, WINTER, WINTER_STEM, publish_to
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +27,7 @@ _LINKS = "els => els.map(e => e.href)"
 @pytest.fixture
 def archive(newsletter: Path) -> tuple[Path, list[LoadedIssue]]:
     """Build the archive of three issues; return its folder and the issues, newest first."""
+    publish_to(newsletter, newsletter / "public")  # published: the pages link its .ics files
     issues = newsletter / "issues"
     shutil.copy(SAMPLE, issues / SAMPLE.name)
     shutil.copy(OTHER, issues / f"{OTHER_STEM}.yaml")

@@ -70,8 +70,9 @@ def test_schedule_lists_every_issue_then_the_files_it_could_not_load(newsletter:
     code, out, err = cli("schedule")
     assert code == 1
     rows = [" ".join(line.split()) for line in out.splitlines()]
-    assert rows[0].startswith("2023-10-20-ld-newsletter Fri 2023-10-20 09:00 late ")
-    assert rows[1:] == [
+    assert rows[0] == "ISSUE SEND AT STATE DETAILS"
+    assert rows[1].startswith("2023-10-20-ld-newsletter Fri 2023-10-20 09:00 late ")
+    assert rows[2:] == [
         "huge - invalid run `mailer validate` on it",
         "loop - invalid run `mailer validate` on it",
     ]

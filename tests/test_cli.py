@@ -110,7 +110,7 @@ def test_a_bad_setting_names_the_file_and_line(isolated: Path) -> None:
     )
     code, _out, err = invoke("compose", f"issues/{SAMPLE_NAME}", "--no-open")
     assert code == 1
-    assert 'mailer.toml:18: timezone: unknown time zone "Mars/Base"' in err
+    assert 'mailer.toml:17: timezone: unknown time zone "Mars/Base"' in err
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"checks"},
     {"compose", "publish"},
     {"send"},
-    {"inbox"},
+    {"inbox", "notify"},
     {"schedule", "scaffold"},
     {"cli"},
     {"__main__"},

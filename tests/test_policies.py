@@ -112,7 +112,7 @@ def test_per_hour_stops_the_run_cleanly_with_the_rest_for_a_later_run(
     assert re.search(r"per_hour quota reached: 2 left for the next run at \d\d:\d\d", out), out
     assert deliveries(server) == dict.fromkeys(emails[:2], 1)
     said = status()
-    assert "not finished" in said and "2 sent" in said and "2 pending" in said, said
+    assert ": sending (" in said and "2 sent" in said and "2 pending" in said, said
 
 
 def test_per_hour_holds_across_runs_in_the_same_hour(

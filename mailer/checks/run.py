@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from mailer.checks.access import check_accessibility
-from mailer.checks.archive import archive_warnings
+from mailer.checks.archive import archive_findings
 from mailer.checks.base import Email, Finding
 from mailer.checks.clients import check_clients
 from mailer.checks.dates import check_dates
@@ -83,11 +83,14 @@ def email_findings(
     findings = check_email(
         loaded=loaded, settings=settings, email=email, online=online, timeout=timeout
     )
-    located = locate_findings(findings, folder=folder, loaded=loaded, settings=settings)
-    for problem in archive_warnings(folder, loaded, settings):
-        where = problem.path if problem.line is None else f"{problem.path}:{problem.line}"
-        located.append(Finding("warning", "archive", where, problem.message, problem.hint))
-    return located
+    archive = archive_findings(folder, loaded, settings, email)
+    located = locate_findings(
+        [*archive.errors, *findings, *archive.warnings],
+        folder=folder,
+        loaded=loaded,
+        settings=settings,
+    )
+    return [*located, *archive.located]
 
 
 def has_errors(findings: list[Finding]) -> bool:

@@ -163,24 +163,29 @@ def archive(
         typer.Option("--out", metavar="DIR", help="Where to build the site (build/archive)."),
     ] = None,
     include_all: Annotated[
-        bool, typer.Option("--all", help="Include issues not yet sent or due.")
+        bool, typer.Option("--all", help="Include issues not yet sent or due (not published).")
     ] = False,
 ) -> None:
     """Build the web archive: an index, a page per issue, an Atom feed and calendar files.
 
-    An issue file that cannot be loaded is reported and left out (its page from the last
-    build is kept); the others are built, then the exit code is 1.
+    Then publish it, when [archive] publish_dir or publish_command is set (not with --all:
+    it would publish issues not yet sent); a failed publish exits 3. An issue file that
+    cannot be loaded is reported and left out (its page from the last build is kept); the
+    others are built, then the exit code is 1.
     Example: mailer archive --out public/newsletter
     """
     from datetime import UTC, datetime
 
     from mailer.folder import Newsletter
-    from mailer.publish import build_archive
+    from mailer.ledger import folder_lock
+    from mailer.publish import build_archive, publish_archive
 
-    folder = options(ctx).folder
-    out_dir = in_folder(ctx, out) if out else Newsletter(folder).archive_dir
+    newsletter = Newsletter(options(ctx).folder)
+    out_dir = in_folder(ctx, out) if out else newsletter.archive_dir
     report = run(
-        lambda: build_archive(folder, out_dir, include_all=include_all, now=datetime.now(UTC))
+        lambda: build_archive(
+            newsletter.dir, out_dir, include_all=include_all, now=datetime.now(UTC)
+        )
     )
     say(
         f"wrote {len(report.issues)} issue(s) and {report.calendar_files} calendar "
@@ -192,13 +197,27 @@ def archive(
         )
     for error in report.invalid:
         fail(str(error))
+    code = 0
     if report.invalid:
         kept = f"; kept their pages from the last build: {', '.join(report.kept)}"
         fail(
             f"left out {len(report.invalid)} issue file(s) that cannot be loaded"
             f"{kept if report.kept else ''}; fix them (`mailer validate`) and run archive again"
         )
-        raise typer.Exit(1)
+        code = 1
+    if newsletter.settings.archive.publishes and include_all:
+        warn("not published: --all includes issues not yet sent; run it without --all to publish")
+    elif newsletter.settings.archive.publishes:
+        try:
+            with folder_lock(newsletter.dir):  # not while a send publishes it too
+                published = publish_archive(newsletter, out_dir)
+        except MailerError as err:  # PublishError (exit 3), or a send running now (75)
+            fail(str(err))
+            code = err.exit_code
+        else:
+            say(str(published))
+    if code:
+        raise typer.Exit(code)
 
 
 def _open_in_browser(path: Path) -> None:

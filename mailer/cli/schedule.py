@@ -43,7 +43,10 @@ def schedule(
         bool, typer.Option("--cron", help="Print the crontab lines that send due issues.")
     ] = False,
 ) -> None:
-    """List the issues with their send_at and state: scheduled, due, sending, sent, late, failed.
+    """List the issues with their send_at and state (the words of `mailer status`).
+
+    States: unscheduled, scheduled, due, sending, sent, partly sent (some failed or
+    unknown), late, held (something to fix; every run tries again), invalid.
 
     An issue file that cannot be loaded is listed as invalid and its errors follow the list
     (exit 1). Example: mailer schedule --cron
@@ -62,6 +65,8 @@ def schedule(
     entries = run(lambda: read_schedule(folder, settings, datetime.now(UTC)))
     if not entries:
         say("no issues in issues/")
+    else:  # the states are the words `mailer status` uses too
+        typer.echo(f"{'ISSUE':40} {'SEND AT':22} {'STATE':11} DETAILS")
     for entry in entries:
         when = (
             f"{entry.send_at.astimezone(settings.zone):%a %Y-%m-%d %H:%M}" if entry.send_at else "-"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mailer.cli.followup import follow_up_send, nothing_to_send, show_last_run
 from mailer.cli.output import (
     fail,
     in_folder,
@@ -152,8 +153,15 @@ def _send(
     retry_failed: bool,
     allow_changes: bool,
 ) -> None:
+    from mailer.schedule import left_to_send
     from mailer.send import deliver
 
+    left = run(lambda: left_to_send(plan, resend_unknown=resend_unknown, retry_failed=retry_failed))
+    if left == 0:
+        code = nothing_to_send(plan)
+        if code:
+            raise typer.Exit(code)
+        return
     if not yes:
         if not sys.stdin.isatty():
             fail("no terminal to confirm on; pass --yes to send")
@@ -183,7 +191,15 @@ def _send(
             )
         )
     reporter.close()
-    summarise(report, plan.forced_errors)
+    code = 0
+    try:
+        summarise(report, plan.forced_errors)
+    except typer.Exit as ended:
+        code = ended.exit_code
+    if not report.interrupted:  # Ctrl+C means stop: the next send or cron run publishes
+        code = follow_up_send(plan, report, code)
+    if code:
+        raise typer.Exit(code)
 
 
 def status(
@@ -203,9 +219,12 @@ def status(
     from mailer.folder import Newsletter
     from mailer.inbox import count_suppressions
     from mailer.ledger import export_problems_csv, read_status
+    from mailer.schedule import MEANINGS, ledger_state
 
     newsletter = Newsletter(options(ctx).folder)
     run(lambda: newsletter.settings)  # a wrong --dir says so, not "nothing sent yet"
+    if issue is None:
+        show_last_run(newsletter.dir)  # first: cron's work, and whether the editor was told
     statuses = run(lambda: read_status(newsletter.dir, Path(issue).stem if issue else None))
     off = run(lambda: count_suppressions(newsletter))
     if off:
@@ -216,9 +235,11 @@ def status(
         return
     for status in statuses:
         summary, rows = status.summary, status.problems
-        state = "finished" if status.finished else "not finished: a re-run resumes"
+        # The words of `mailer schedule`: sending, sent or partly sent (issue 13).
+        state = ledger_state(summary.counts, status.finished)
         figures = ", ".join(f"{n} {name}" for name, n in summary.counts.items() if n)
-        say(f"{summary.issue_id} ({state}): {figures or 'nobody yet'}")
+        hint = "" if state == "sent" else f" ({MEANINGS[state]})"
+        say(f"{summary.issue_id}: {state}{hint}: {figures or 'nobody yet'}")
         for row in rows[:50]:
             code = f"{row.last_code} " if row.last_code else ""
             say(

@@ -11,13 +11,16 @@ from mailer.config.models import (
     Smtp,
 )
 from mailer.config.read import key_line, read_settings
+from mailer.config.unattended import Archive, RecipientList
 
 __all__ = [
     "LIST_ID",
     "SECRET_MIN_LENGTH",
+    "Archive",
     "Brand",
     "Inbox",
     "Limits",
+    "RecipientList",
     "Schedule",
     "Settings",
     "Smtp",

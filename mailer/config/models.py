@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -21,6 +22,7 @@ from pydantic import (
 )
 
 from mailer.addresses import validate_address, wire_address
+from mailer.config.unattended import Archive, RecipientList, recipients_table
 from mailer.values import folder_path_problem, is_folder_path, line_problem, parse_duration
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -185,7 +187,7 @@ class Settings(_Strict):
     reply_to: Address | None = None
     list_id: str
     layout: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    recipients: Path = Path("recipients.csv")
+    recipients: Annotated[RecipientList, BeforeValidator(recipients_table)] = RecipientList()
     unsubscribe_mailto: Address | None = None
     unsubscribe_url: Annotated[str, Field(pattern=r"^https://[^\s<>\"']+$")] | None = None
     archive_url: WebUrl | None = None
@@ -196,6 +198,10 @@ class Settings(_Strict):
     limits: Limits = Limits()
     schedule: Schedule = Schedule()
     inbox: Inbox = Inbox()
+    archive: Archive = Archive()
+    # Who is told by email after unattended sends and when one is held, late or stopped.
+    notify: list[Address] = Field(default_factory=list)
+    notify_manual: bool = False  # also after `mailer send` by hand
     # batched: one fsync per batch of reservations; strict: one per message (see mailer.ledger)
     durability: Literal["batched", "strict"] = "batched"
     unsubscribe_secret: SecretStr | None = Field(default=None, exclude=True)

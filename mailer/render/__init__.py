@@ -1,7 +1,6 @@
 """Render an issue once: its email HTML (Jinja -> MJML -> premailer), its text part, a preview."""
 
 from mailer.render.email import (
-    SAMPLE_RECIPIENT,
     Personalised,
     Rendered,
     render_issue,
@@ -18,14 +17,22 @@ from mailer.render.images import (
 from mailer.render.inline import MAX_HTML_BYTES
 from mailer.render.layout import layout_files
 from mailer.render.preview import preview_page, reload_script
-from mailer.render.views import format_date, format_when
+from mailer.render.views import (
+    SAMPLE_RECIPIENT,
+    CalendarForm,
+    calendar_form,
+    format_date,
+    format_when,
+)
 
 __all__ = [
     "MAX_HTML_BYTES",
     "SAMPLE_RECIPIENT",
+    "CalendarForm",
     "InlineImage",
     "Personalised",
     "Rendered",
+    "calendar_form",
     "format_date",
     "format_when",
     "image_files",

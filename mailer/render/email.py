@@ -27,15 +27,12 @@ from mailer.render.inline import inline_css
 from mailer.render.layout import LayoutLoader
 from mailer.render.palette import dark_palette
 from mailer.render.plaintext import render_text
-from mailer.render.views import format_date, issue_views
+from mailer.render.views import SAMPLE_RECIPIENT, format_date, issue_views
 from mailer.render.web import without_greetings
 
 _NOT_FOR_LAYOUTS = {"smtp", "limits", "schedule", "unsubscribe_secret"}
 # Filled per recipient: the unsubscribe link carries a personal token (RFC 8058).
 UNSUBSCRIBE = "{{ mailer.unsubscribe_url }}"
-# Previews, checks and the archive show what a recipient with only an address sees: every
-# default() applies, and the unsubscribe link carries no personal token.
-SAMPLE_RECIPIENT = {"email": "recipient@example.org"}
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 
 from mailer.folder import Newsletter
-from mailer.issue import LoadedIssue, PlaceholderTable, markdown_to_html
+from mailer.issue import (
+    CourseItem,
+    DatedItem,
+    LoadedIssue,
+    Personalisable,
+    PlaceholderTable,
+    markdown_to_html,
+)
+
+# Previews, checks, the archive and calendar links show what a recipient with only an
+# address sees: every default() applies, and nothing personal leaves the message.
+SAMPLE_RECIPIENT = {"email": "recipient@example.org"}
+# Google Calendar's "add event" page: a plain https link every mail client keeps, which
+# needs no file and no hosting (Outlook's deep links are undocumented and differ between
+# work and personal accounts; Apple has none). See "Add to calendar" in the README.
+GOOGLE_CALENDAR = "https://calendar.google.com/calendar/render"
+CalendarForm = Literal["ics", "google"]
 
 _MONTHS = [
     "January", "February", "March", "April", "May", "June",
@@ -57,17 +74,55 @@ def issue_views(
     """Return one dict per block: text tokenised, Markdown as HTML, dates formatted.
 
     Items of dates and courses blocks get `calendar_url`: their .ics file in the published
-    archive, or None without a date or an archive URL.
+    archive, or else a Google Calendar "add event" link; None without a date.
     """
     views = [_view(_tokenise(block.model_dump(), table)) for block in loaded.issue.blocks]
     for item in (item for view in views for item in view.get("items", ()) if "date" in item):
         item["calendar_url"] = None
     for dated in loaded.issue.dated_items():
         item = views[dated.block_index]["items"][dated.item_index]
-        item["calendar_url"] = newsletter.calendar_url(
-            loaded.stem, dated.block_index, dated.item_index
-        )
+        ics = newsletter.calendar_url(loaded.stem, dated.block_index, dated.item_index)
+        item["calendar_url"] = ics or google_calendar_url(loaded, dated, newsletter)
     return views
+
+
+def calendar_form(newsletter: Newsletter, loaded: LoadedIssue) -> CalendarForm | None:
+    """Say how the email's "Add to calendar" links work, or None when nothing is dated."""
+    if not loaded.issue.dated_items():
+        return None
+    return "ics" if newsletter.view_url(loaded.stem) is not None else "google"
+
+
+def google_calendar_url(loaded: LoadedIssue, dated: DatedItem, newsletter: Newsletter) -> str:
+    """Return a Google Calendar "add event" link for a dated item (placeholders: defaults)."""
+    item, settings = dated.item, newsletter.settings
+    url = _sample(item.url) if item.url else None
+    details = [f"{_sample(item.button)}: {url}" if isinstance(item, CourseItem) else url]
+    details.append(f"In {_sample(loaded.issue.subject)}")
+    start, end = dated.start, dated.end
+    if isinstance(start, datetime):  # local times, in the newsletter's zone (ctz)
+        if end is None:
+            finish = start  # as in the .ics: no length is invented
+        elif isinstance(end, datetime):
+            finish = end
+        else:
+            finish = datetime.combine(end, time()) + timedelta(days=1)
+        dates = f"{start:%Y%m%dT%H%M%S}/{finish:%Y%m%dT%H%M%S}"
+    else:  # all day: the end is exclusive, the day after the last
+        last = start if end is None else (end.date() if isinstance(end, datetime) else end)
+        dates = f"{start:%Y%m%d}/{last + timedelta(days=1):%Y%m%d}"
+    query = [("action", "TEMPLATE"), ("text", _sample(item.title)), ("dates", dates)]
+    if isinstance(start, datetime):
+        query.append(("ctz", settings.timezone))
+    query.append(("details", "\n\n".join(line for line in details if line)))
+    return f"{GOOGLE_CALENDAR}?{urlencode(query, safe=':/', quote_via=quote)}"
+
+
+def _sample(text: str) -> str:
+    """Fill placeholders as for a recipient with no personal data: defaults apply."""
+    table = PlaceholderTable()
+    tokens = table.tokenise(text)
+    return Personalisable.split(tokens).fill(table.evaluate(SAMPLE_RECIPIENT, {}), escape=False)
 
 
 def _tokenise(value: Any, table: PlaceholderTable) -> Any:

@@ -1,8 +1,9 @@
-"""Each issue's place in the schedule: scheduled, due, sending, sent, late, held or failed.
+"""Each issue's place in the schedule, in the words `schedule` and `status` both use.
 
-A hold because the issue was too late is re-evaluated at every tick: if the clock had jumped
-ahead and came back, the issue is within its window again and goes out. Any other hold (an
-error to fix) stays until a new send_at or a `send` by hand.
+Every hold is re-evaluated at every tick. One because the issue was too late: if the clock
+had jumped ahead and came back, the issue is within its window again and goes out. One for
+an error to fix (the list, a check): while the issue is still within its lateness, every
+run tries it again, so it goes out on the first tick after the fix; past it, it is late.
 """
 
 from __future__ import annotations
@@ -17,12 +18,33 @@ from mailer.errors import IssueError
 from mailer.folder import Newsletter
 from mailer.issue import LoadedIssue, try_load_issue
 from mailer.ledger import Ledger
+from mailer.send import SendPlan
 from mailer.values import parse_duration
 
 State = Literal[
-    "invalid", "unscheduled", "scheduled", "due", "sending", "sent", "late", "held", "failed"
+    "invalid", "unscheduled", "scheduled", "due", "sending", "sent", "partly sent", "late", "held"
 ]
+# What each word means: `mailer schedule` and `mailer status` say the same (issue 13).
+MEANINGS: dict[State, str] = {
+    "invalid": "the file cannot be loaded",
+    "unscheduled": "no send_at: sent by hand",
+    "scheduled": "send_at is still to come",
+    "due": "send_at has passed: the next run sends it",
+    "sending": "started, some still to send: a run resumes it",
+    "sent": "everyone on the list has it",
+    "partly sent": "finished, but some failed or may not have it (see `mailer status`)",
+    "late": "too late to send by itself: held back",
+    "held": "not sent: something to fix; every run tries again",
+}
 LATE_NOTE = "late: held back"  # the end of a late issue's note, and of the reason it is held
+RETRY_NOTE = "; tried again at every run"  # how the note of a hold to fix goes on
+
+
+def ledger_state(counts: dict[str, int], finished: bool) -> State:
+    """Return the word for an issue the ledger knows: sending, sent or partly sent."""
+    if not finished:
+        return "sending"
+    return "partly sent" if counts.get("failed") or counts.get("unknown") else "sent"
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,7 @@ class Entry:
     state: State
     counts: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    retry: bool = False  # held for something to fix, still within its lateness: try again
 
     @property
     def stem(self) -> str:
@@ -76,12 +99,19 @@ def _entry(
     send_at = loaded.issue.send_at
     summary = _summary(ledger, loaded.stem)
     held = ledger.held(loaded.stem, send_at) if ledger is not None and send_at else None
-    if held is not None and not is_late_hold(held):
-        return Entry(path, loaded, None, "held", summary[0] if summary else {}, held)
     entry = _fresh(path, loaded, settings, summary, now)
-    if held is not None and entry.state == "late":
+    if held is None:
+        return entry
+    if not is_late_hold(held) and entry.state in ("due", "sending"):
+        assert send_at is not None
+        until = (send_at + max_lateness(settings, loaded)).astimezone(settings.zone)
+        note = f"{held}{RETRY_NOTE} until {until:%a %Y-%m-%d %H:%M}"
+        return Entry(path, loaded, None, "held", entry.counts, note, retry=True)
+    if entry.state == "late" and is_late_hold(held):
         return Entry(path, loaded, None, "held", entry.counts, held)  # still late: said already
-    return entry  # a late hold no longer late: the clock had jumped ahead and came back
+    # Too late now (an error hold: lateness takes over), or no longer held: the clock had
+    # jumped ahead and came back, or it was sent by hand.
+    return entry
 
 
 def is_late_hold(reason: str) -> bool:
@@ -103,8 +133,7 @@ def _fresh(
     if summary is not None:
         counts, finished = summary
         if finished:
-            trouble = counts.get("failed", 0) + counts.get("unknown", 0)
-            return Entry(path, loaded, None, "failed" if trouble else "sent", counts)
+            return Entry(path, loaded, None, ledger_state(counts, finished), counts)
         if late is not None and too_late and not counts.get("sent") and not counts.get("unknown"):
             # Started but nobody has it (the server was down): as late as if never started.
             return Entry(path, loaded, None, "late", counts, f"{span(late)} {LATE_NOTE}")
@@ -125,6 +154,27 @@ def _summary(ledger: Ledger | None, issue_id: str) -> tuple[dict[str, int], bool
         if summary.issue_id == issue_id:
             return summary.counts, summary.finished_at is not None
     return None
+
+
+def left_to_send(plan: SendPlan, *, resend_unknown: bool, retry_failed: bool) -> int | None:
+    """Return how many on the list a send would reach, or None if a run has work anyway.
+
+    None: never started, or some recipient is still pending or deferred (on the list or
+    not: a run sends to them, or marks them removed so the issue can finish).
+    """
+    ledger = Ledger.open_existing(plan.folder)
+    if ledger is None:
+        return None
+    with ledger:
+        known = {row.recipient_key: row.state for row in ledger.rows_of(plan.issue_id)}
+    if not known or any(
+        s in ("pending", "deferred", "reserved", "sending") for s in known.values()
+    ):
+        return None
+    again = {"removed"}  # back on the list: a run sends to them
+    again |= {"unknown"} if resend_unknown else set()
+    again |= {"failed"} if retry_failed else set()
+    return sum(1 for r in plan.recipients() if r.key not in known or known[r.key] in again)
 
 
 def span(delta: timedelta) -> str:

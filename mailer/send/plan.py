@@ -100,6 +100,7 @@ def prepare_send(
     if not dry_run and not proof:  # mailer init's example From and footer (issue 14)
         refuse_example_values(settings)
     examples = [str(finding) for finding in check_example_values(settings)] if dry_run else []
+    skip_invalid = skip_invalid or settings.recipients.skip_invalid  # [recipients] in mailer.toml
     loaded = load_issue(issue_path, shown_issue)
     rendered = render_issue(folder, loaded, settings)
     errors = _check_errors(folder, loaded, settings, rendered)
