@@ -69,8 +69,8 @@ REPLIES: list[tuple[str, Step, int, str, Scope, str]] = [
      "Greylisted, see http://postgrey.schweikert.ch/", "recipient", "deferred"),
     ("aiosmtpd", "RCPT", 451, "4.3.0 Temporary failure, try again later", "recipient",
      "deferred"),
-    ("a relay", "RCPT", 550, "Requested action not taken: mailbox unavailable", "recipient",
-     "failed"),
+    ("Exim", "RCPT", 550, "No Such User Here", "recipient", "failed"),
+    ("a relay", "RCPT", 554, "Transaction failed", "recipient", "failed"),
 ]  # fmt: skip
 
 

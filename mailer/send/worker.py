@@ -7,9 +7,8 @@ next message's commands when one is ready, and the outcome committed after the r
 
 from __future__ import annotations
 
-import logging
 import queue
-import random
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,23 +18,13 @@ from mailer.errors import DeliveryError, LedgerError
 from mailer.ledger import Ledger
 from mailer.mime import BuiltMessage, MessageError
 from mailer.recipients import Recipient
-from mailer.smtp import (
-    ConnectionLost,
-    Envelope,
-    Outcome,
-    SenderRefused,
-    SmtpConnection,
-    is_transient,
-)
+from mailer.send.link import Link
+from mailer.smtp import ConnectionLost, Envelope, Outcome, SenderRefused
 
 if TYPE_CHECKING:
     from mailer.send.workers import DeliveryRun
 
 MAX_RECONNECTS = 3  # per message: a connection that keeps dropping is a server problem
-# Waits before reopening a connection that failed in a way that may pass, in units of
-# [limits] retry_delay (2 s by default: 10, 30, then 80 s, with jitter: ~2 minutes in all).
-RECONNECT_WAITS = (5, 15, 40)
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,54 +37,7 @@ class Job:
     retries: int = 0
     reconnects: int = 0
     reservation: float | None = None  # its place in the rate limit, once taken
-
-
-class Link(SmtpConnection):
-    """An SMTP connection that reconnects after carrying its share of messages.
-
-    Opening it retries what may pass in a minute (a 421 greeting, a refused or reset
-    connection) with growing waits. Until one connection of the run is open, the others wait:
-    a server that is down, or refuses the login, is tried by one connection, not by each.
-    """
-
-    def __init__(self, run: DeliveryRun, limit: int) -> None:
-        super().__init__(run.plan.settings.smtp)
-        self._run = run
-        self._limit = limit
-        self.carried = 0
-
-    def ready(self) -> None:
-        """Open the connection, afresh when it has carried `limit` messages."""
-        if self.is_open and self.carried >= self._limit:
-            self.close()
-        if self.is_open:
-            return
-        run = self._run
-        if run.logged_in.is_set():
-            self._open_retrying()
-        else:
-            with run.first_login:
-                if run.stop.is_set():
-                    raise ConnectionLost("the run is stopping")
-                self._open_retrying()
-                run.logged_in.set()
-        self.carried = 0
-
-    def _open_retrying(self) -> None:
-        delay = self._run.plan.settings.limits.retry_delay
-        for attempt, wait in enumerate((*RECONNECT_WAITS, None)):
-            try:
-                self.open()
-                return
-            except DeliveryError as err:
-                if wait is None or not is_transient(err) or self._run.stop.is_set():
-                    raise
-                log.info("%s; trying again (%d)", err, attempt + 1)
-                self._run.stop.wait(delay * wait * random.uniform(0.8, 1.2))
-
-    def has_room(self) -> bool:
-        """Say whether one more message may follow on this connection."""
-        return self.is_open and self.pipelining and self.carried < self._limit
+    not_before: float = 0.0  # a retry's back-off: time.monotonic() it may go again
 
 
 class Worker:
@@ -120,17 +62,33 @@ class Worker:
             job = self._send(job)
 
     def _take(self, *, block: bool) -> Job | None:
-        """Return the next job: a retry, or a recipient from the queue (None: nothing now)."""
-        if self.todo:
-            return self.todo.popleft()
-        while not self.finishing:
+        """Return the next job: one put back or due for its retry, or a recipient from the
+        queue; with block, wait for one (None: the run is finishing, or nothing now)."""
+        while not self.run.stop.is_set() or not block:
+            ready = next((job for job in self.todo if job.not_before <= time.monotonic()), None)
+            if ready is not None:
+                self.todo.remove(ready)
+                return ready
+            waiting = min((job.not_before for job in self.todo), default=None)
+            if self.finishing:
+                if waiting is None or not block:
+                    return None
+                self.run.stop.wait(waiting - time.monotonic())  # a retry's back-off
+                continue
             try:
-                recipient = self.run.jobs.get() if block else self.run.jobs.get_nowait()
+                if not block:
+                    recipient = self.run.jobs.get_nowait()
+                elif waiting is None:
+                    recipient = self.run.jobs.get()
+                else:
+                    recipient = self.run.jobs.get(timeout=max(0.0, waiting - time.monotonic()))
             except queue.Empty:
-                return None
+                if not block:
+                    return None
+                continue
             if recipient is None:  # the run is finishing: one None for each worker
                 self.finishing = True
-                return None
+                continue
             try:
                 message = self.run.factory.build(recipient.fields, now=self.run.now())
             except MessageError as err:
@@ -239,9 +197,11 @@ class Worker:
             self._write(
                 lambda: self.ledger.mark_deferred(issue_id, key, code or 0, outcome.text, now)
             )
-            run.stop.wait(limits.retry_delay * 2**job.retries)
+            # Its retry waits its back-off in the line, not in this thread: a message whose
+            # commands already follow on the connection goes on meanwhile.
+            job.not_before = time.monotonic() + limits.retry_delay * 2**job.retries
             job.retries += 1
-            self.todo.appendleft(job)
+            self.todo.append(job)
             return
         if outcome.kind == "sent":
             self._write(lambda: self.ledger.mark_sent(issue_id, key, code or 0, outcome.text, now))
@@ -276,12 +236,14 @@ class Worker:
             self._write(
                 lambda: self.ledger.requeue(self.run.plan.issue_id, suspects, self.run.now())
             )
-            raise DeliveryError(
-                f"{self.run.plan.server}: the server gave {len(suspects)} recipients in a row the "
-                f"same refusal ({outcome.code} {outcome.text}): that is its policy for this "
-                "sender or message, not theirs. Nothing more is sent now and nobody is marked "
-                "failed; ask the mail administrator, then run the same command again"
-            )
+            if len(suspects) > 1:  # this worker saw the run stop; the others only put back
+                raise DeliveryError(
+                    f"{self.run.plan.server}: the server gave {len(suspects)} recipients in a "
+                    f"row the same refusal ({outcome.code} {outcome.text}): that is its policy "
+                    "for this sender or message, not theirs. Nothing more is sent now and "
+                    "nobody is marked failed; ask the mail administrator, then run the same "
+                    "command again"
+                )
 
     @staticmethod
     def _write(change: Callable[[], object]) -> None:

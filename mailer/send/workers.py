@@ -18,7 +18,9 @@ from mailer.send.plan import SendPlan
 from mailer.send.worker import Worker
 from mailer.smtp import Outcome
 
-SUSPECTS = 3  # recipients in a row with the same unexplained 5xx: the relay's policy
+# Recipients in a row with the same unexplained 5xx and nobody accepted between: the relay's
+# policy, not theirs (three dead mailboxes side by side in a list are not that rare).
+SUSPECTS = 4
 Clock = Callable[[], datetime]
 Progress = Callable[[str, Outcome], None]
 
@@ -40,6 +42,7 @@ class DeliveryRun:
     sent: int = 0
     _failures_in_a_row: int = 0
     _suspected: list[tuple[str, int | None]] = field(default_factory=list)
+    _policy: int | None = None  # the refusal that stopped the run as the relay's policy
     _lock: threading.Lock = field(default_factory=threading.Lock)
     first_login: threading.Lock = field(default_factory=threading.Lock)
     logged_in: threading.Event = field(default_factory=threading.Event)
@@ -141,8 +144,13 @@ class DeliveryRun:
 
     def _suspects(self, recipient: Recipient, outcome: Outcome) -> list[str]:
         if not (outcome.kind == "failed" and outcome.generic):
-            self._suspected.clear()
+            if outcome.kind == "sent":
+                self._suspected.clear()  # someone got it: the refusals were about them
             return []
+        if self._policy is not None:
+            # The run already stopped for this refusal: what other connections still had in
+            # flight met the same policy, and waits too.
+            return [recipient.key] if outcome.code == self._policy else []
         if self._suspected and self._suspected[-1][1] != outcome.code:
             self._suspected.clear()
         self._suspected.append((recipient.key, outcome.code))
@@ -150,6 +158,7 @@ class DeliveryRun:
             return []
         keys = [key for key, _code in self._suspected]
         self._suspected.clear()
+        self._policy = outcome.code
         self.stop.set()  # the worker that saw it says why, with the reply
         return keys
 

@@ -126,39 +126,45 @@ class SmtpConnection:
 
     def accept(self, envelope: Envelope) -> Outcome | None:
         """Read the replies to MAIL, RCPT and DATA: a refusal (after RSET), or None for 354."""
-        wire = self._live()
-        lockstep = not self.pipelining
-        try:
-            if lockstep:
-                wire.write(mail_command(envelope), self._settings.timeout)
-            mail = wire.reply(self._settings.timeout)
-            if lockstep and mail[0] < 400:
-                wire.write(rcpt_command(envelope), self._settings.timeout)
-            rcpt = wire.reply(self._settings.timeout) if not lockstep or mail[0] < 400 else None
-            data = None
-            if not lockstep or (rcpt is not None and rcpt[0] < 400):
-                if lockstep:
-                    wire.write(b"DATA\r\n", self._settings.timeout)
-                data = wire.reply(self._settings.timeout)
-        except WireError as err:
-            self._drop()
-            raise ConnectionLost(str(err)) from err
+        replies = self._replies(envelope)
         self._begun = None
-        steps: list[tuple[Step, tuple[int, str] | None]] = [
-            ("MAIL", mail),
-            ("RCPT", rcpt),
-            ("DATA", data),
-        ]
-        for step, reply in steps:
-            assert reply is not None  # a refusal ends the loop before a missing reply
+        steps: tuple[Step, ...] = ("MAIL", "RCPT", "DATA")
+        for step, reply in zip(steps, replies, strict=False):
             code, text = reply
             if (step == "DATA" and code == 354) or (step != "DATA" and code < 400):
                 continue
             verdict = classify(step, code, text)
             if verdict.scope == "sender":
                 self._refused_sender(envelope, step, code, text, verdict)
-            return self._abandon(step, reply, data if step != "DATA" else None, verdict)
+            data = replies[2] if step != "DATA" and len(replies) == 3 else None
+            return self._abandon(step, reply, data, verdict)
+        if len(replies) < 3:  # the line died with nothing refused: nothing was handed over
+            self._drop()
+            raise ConnectionLost(f"{self._where}: the connection closed before DATA was accepted")
         return None
+
+    def _replies(self, envelope: Envelope) -> list[tuple[int, str]]:
+        """Read (lockstep: send each, then read) the replies to MAIL, RCPT and DATA.
+
+        A refusal ends a lockstep exchange; when the line dies, what was read is kept: a 421
+        read before it explains why (RFC 5321 3.8), and counts as the reply.
+        """
+        wire = self._live()
+        lines = (mail_command(envelope), rcpt_command(envelope), b"DATA\r\n")
+        replies: list[tuple[int, str]] = []
+        try:
+            for line in lines:
+                if not self.pipelining:
+                    if replies and replies[-1][0] >= 400:
+                        break
+                    wire.write(line, self._settings.timeout)
+                replies.append(wire.reply(self._settings.timeout))
+        except WireError as err:
+            if not any(code >= 400 for code, _text in replies):
+                self._drop()
+                raise ConnectionLost(str(err)) from err
+            self._drop()
+        return replies
 
     def transmit(self, envelope: Envelope, following: Envelope | None) -> None:
         """Write the data and its final dot, then (pipelining) the following's commands.
@@ -166,22 +172,28 @@ class SmtpConnection:
         Raise ConnectionLost when the dot did not go out (nothing was handed over); a loss
         after it is reported by result() as unknown.
         """
-        payload = dot_stuff(envelope.data)
-        message_bytes = len(payload)
+        stuffed = dot_stuff(envelope.data)
+        # The data goes in one write, its final dot (and the following's commands) in another:
+        # a write that fails tells whether the dot can have gone out. Over TLS a write is
+        # whole records, so a count of bytes could not say where the dot stood.
+        head, dot = stuffed[:-3], stuffed[-3:]
         if following is not None and self.pipelining:
             self._begun = following
-            payload += commands(following)
+            dot += commands(following)
         wire = self._live()
         self._lost_after_dot = None
+        timeout = max(DATA_TERMINATION_TIMEOUT, self._settings.timeout)
         try:
-            wire.write(payload, max(DATA_TERMINATION_TIMEOUT, self._settings.timeout))
+            wire.write(head, timeout)
         except WireError as err:
-            if wire.sent < message_bytes:
-                # The terminating "." never went out, so the server cannot have accepted the
-                # message (RFC 5321 4.1.1.4): it is safe to try again.
-                self._drop()
-                raise ConnectionLost(f"{err} before the message data was sent") from err
-            self._lost_after_dot = str(err)
+            # The terminating "." never went out, so the server cannot have accepted the
+            # message (RFC 5321 4.1.1.4): it is safe to try again.
+            self._drop()
+            raise ConnectionLost(f"{err} before the message data was sent") from err
+        try:
+            wire.write(dot, timeout)
+        except WireError as err:
+            self._lost_after_dot = str(err)  # the dot may have gone: unknown
 
     def result(self, envelope: Envelope) -> Outcome:
         """Read the reply to the final dot: sent, refused, or unknown if the line went dead."""

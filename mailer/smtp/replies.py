@@ -98,6 +98,11 @@ RULES: tuple[Rule, ...] = (
          replies=(452, 552), steps=("RCPT",)),  # RFC 5321 4.5.3.1.10: 552 at RCPT is 452
     Rule("a mailbox that does not exist or cannot take mail", "recipient", "failed",
          codes=("5.1.", "5.2.1")),
+    Rule("a mailbox that does not exist (said in words)", "recipient", "failed",
+         replies=tuple(range(500, 600)), steps=("RCPT",),
+         texts=("user unknown", "no such user", "unknown user", "no such mailbox",
+                "mailbox unavailable", "does not exist", "recipient not found",
+                "invalid recipient", "unknown recipient")),
     Rule("a temporary refusal", "recipient", "deferred", replies=tuple(range(400, 500))),
     Rule("a permanent refusal", "recipient", "failed", replies=tuple(range(500, 600))),
 )  # fmt: skip
