@@ -101,6 +101,8 @@ def deliver(
                 timer.start()
             run.start()
             _feed(plan, ledger, run, factory, to_send, on_list)
+        except MailerError as err:  # the list changed under the run, say: some may have it
+            run.halt(DeliveryError(f"{err}; what is left waits for the next run"))
         except KeyboardInterrupt as stop:
             run.interrupted = getattr(stop, "exit_code", 130)
             run.stop.set()

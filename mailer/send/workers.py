@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailer.errors import DeliveryError, MailerError
+from mailer.errors import DeliveryError, LedgerError, MailerError
 from mailer.ledger import Ledger
 from mailer.mime import MessageFactory
 from mailer.recipients import Recipient
@@ -169,6 +169,8 @@ class DeliveryRun:
 
     def halt(self, err: MailerError) -> None:
         """Stop the run for a reason that concerns every recipient (the server, the ledger)."""
+        if isinstance(err, LedgerError) and err.exit_code == 1:
+            err = DeliveryError(str(err))  # a worker's ledger: others may have sent by now
         with self._lock:
             self.error = self.error or err
         self.stop.set()
