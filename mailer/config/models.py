@@ -164,6 +164,7 @@ class Inbox(_Strict):
     security: Literal["ssl", "starttls", "none"] = "ssl"
     username: str | None = None
     password: SecretStr | None = Field(default=None, exclude=True)
+    auth: Literal["password", "xoauth2"] = "password"  # xoauth2: the [smtp] token settings
     folder: str = "INBOX"
     processed_folder: str = "mailer-processed"
     ca_file: Path | None = None

@@ -16,8 +16,9 @@ import ssl
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 
-from mailer.config import Inbox
+from mailer.config import Inbox, Smtp
 from mailer.errors import DeliveryError, SettingsError
+from mailer.smtp.oauth import Tokens, token_source
 
 Login = Callable[[imaplib.IMAP4, str], None]  # (connection, "host:port") -> None or raise
 _LOOPBACK = re.compile(r"^(localhost\.?|127(\.\d{1,3}){3}|::1|\[::1\])$", re.IGNORECASE)
@@ -47,6 +48,34 @@ def password_login(settings: Inbox) -> Login:
             raise DeliveryError(f"{where}: {problem}")
 
     return login
+
+
+def oauth_login(settings: Inbox, smtp: Smtp) -> Login:
+    """Return an XOAUTH2 login with a token from the relay's OAuth settings ([smtp] auth)."""
+    username = settings.username or smtp.username
+    if username is None:
+        raise SettingsError("mailer.toml [inbox]: no username; set inbox.username")
+    tokens = Tokens(token_source(smtp))
+
+    def login(imap: imaplib.IMAP4, where: str) -> None:
+        token = tokens.get().value
+        problem = None
+        try:
+            imap.authenticate(
+                "XOAUTH2",
+                lambda _challenge: f"user={username}\x01auth=Bearer {token}\x01\x01".encode(),
+            )
+        except imaplib.IMAP4.error as err:
+            problem = f'XOAUTH2 login refused for "{username}" ({_said(err)}); check the token'
+        if problem is not None:  # raised here, not in the except: its frames hold the token
+            raise DeliveryError(f"{where}: {problem}")
+
+    return login
+
+
+def login_for(settings: Inbox, smtp: Smtp) -> Login:
+    """Return the login [inbox] auth asks for: a password, or the relay's OAuth 2.0 token."""
+    return oauth_login(settings, smtp) if settings.auth == "xoauth2" else password_login(settings)
 
 
 class ImapMailbox:
