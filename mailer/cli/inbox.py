@@ -40,7 +40,7 @@ def inbox(
     Example: mailer inbox --imap
     """
     from mailer.folder import Newsletter
-    from mailer.inbox import ImapMailbox, LocalMailbox, login_for, process_inbox
+    from mailer.inbox import ImapMailbox, LocalMailbox, process_inbox
     from mailer.send import utc_now
 
     chosen = [name for name, given in (("--imap", imap), ("--maildir", maildir),
@@ -57,11 +57,7 @@ def inbox(
     elif mbox is not None:
         source = run(lambda: LocalMailbox(in_folder(ctx, mbox), "mbox"))
     else:
-        source = run(
-            lambda: ImapMailbox(
-                settings.inbox, login_for(settings.inbox, settings.smtp), read_only=dry_run
-            )
-        )
+        source = run(lambda: ImapMailbox(settings.inbox, read_only=dry_run, smtp=settings.smtp))
     with logging_run(newsletter.dir, f"inbox {source.name}{' --dry-run' if dry_run else ''}"):
         report = run(lambda: process_inbox(newsletter, source, dry_run=dry_run, now=utc_now()))
         _report(report)

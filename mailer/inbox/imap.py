@@ -18,7 +18,7 @@ from types import TracebackType
 
 from mailer.config import Inbox, Smtp
 from mailer.errors import DeliveryError, SettingsError
-from mailer.smtp.oauth import Tokens, token_source
+from mailer.smtp import Tokens, token_source
 
 Login = Callable[[imaplib.IMAP4, str], None]  # (connection, "host:port") -> None or raise
 _LOOPBACK = re.compile(r"^(localhost\.?|127(\.\d{1,3}){3}|::1|\[::1\])$", re.IGNORECASE)
@@ -82,16 +82,22 @@ class ImapMailbox:
     """One IMAP folder; done() moves messages to the processed folder (never deletes them)."""
 
     def __init__(
-        self, settings: Inbox, login: Login | None = None, *, read_only: bool = False
+        self,
+        settings: Inbox,
+        login: Login | None = None,
+        *,
+        read_only: bool = False,
+        smtp: Smtp | None = None,
     ) -> None:
-        """Check the settings; login defaults to password_login (another Login: XOAUTH2)."""
+        """Check the settings; login defaults to what [inbox] auth says (OAuth: with smtp's
+        token settings), else a password login."""
         if settings.host is None:
             raise SettingsError(
                 "mailer.toml: no [inbox] host; set inbox.host (and username), or read a "
                 "mailbox on this machine with --maildir PATH or --mbox PATH"
             )
         self._settings = settings
-        self._login = login or password_login(settings)
+        self._login = login or (login_for(settings, smtp) if smtp else password_login(settings))
         self._read_only = read_only
         self.where = f"{settings.host}:{settings.effective_port}"
         self.name = f"imap:{settings.folder}"

@@ -2,7 +2,7 @@
 
 from mailer.smtp.connection import DATA_TERMINATION_TIMEOUT, SmtpConnection, probe
 from mailer.smtp.envelope import ConnectionLost, Envelope, Outcome, SenderRefused, is_transient
-from mailer.smtp.oauth import LoginRefusedError
+from mailer.smtp.oauth import LoginRefusedError, Tokens, token_source
 from mailer.smtp.replies import Kind
 
 __all__ = [
@@ -14,6 +14,8 @@ __all__ = [
     "Outcome",
     "SenderRefused",
     "SmtpConnection",
+    "Tokens",
     "is_transient",
     "probe",
+    "token_source",
 ]
