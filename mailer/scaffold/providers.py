@@ -51,8 +51,8 @@ PROVIDERS: dict[str, Provider] = {
         ],
         after_smtp=(
             "# Microsoft is retiring passwords (basic authentication) for SMTP AUTH in Exchange\n"
-            "# Online; OAuth 2.0 replaces them. With a mailer that has [smtp] auth (the README's\n"
-            '# Settings list it), remove the "# " below and set up the token as it says there.\n'
+            "# Online; OAuth 2.0 replaces them. Set up the token as the README's \"Logging in\n"
+            '# with OAuth 2.0" says (token_url, client_id, scope), then remove the "# " below.\n'
             '# auth = "xoauth2"\n'
         ),
     ),

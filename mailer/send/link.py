@@ -39,14 +39,14 @@ class Link(SmtpConnection):
         if self.is_open:
             return
         run = self._run
-        if run.logged_in.is_set():
+        if run.opened.is_set():
             self._open_retrying()
         else:
-            with run.first_login:
+            with run.first_open:
                 if run.stop.is_set():
                     raise ConnectionLost("the run is stopping")
                 self._open_retrying()
-                run.logged_in.set()
+                run.opened.set()
         self.carried = 0
 
     def _open_retrying(self) -> None:

@@ -44,8 +44,8 @@ class DeliveryRun:
     _suspected: list[tuple[str, int | None]] = field(default_factory=list)
     _policy: int | None = None  # the refusal that stopped the run as the relay's policy
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    first_login: threading.Lock = field(default_factory=threading.Lock)
-    logged_in: threading.Event = field(default_factory=threading.Event)
+    first_open: threading.Lock = field(default_factory=threading.Lock)
+    opened: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
