@@ -388,9 +388,31 @@ def test_placeholder_values_give_valid_quoted_printable_that_decodes_exactly(
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     def check(first_name: str, team: str) -> None:
         fields = {"email": "sam@x.org", "first_name": first_name, "team": team}
-        assert_parts_equal(made.build(fields, now=NOW), rendered, fields)
+        built = made.build(fields, now=NOW)
+        assert_parts_equal(built, rendered, fields)
+        assert built.wire == stuffed_as_smtplib_does(built.data)
 
     check()
+
+
+@pytest.mark.parametrize(
+    "value", [".", ".x", "x\n.", "a" * 74 + ".", "a" * 75 + ".", "é" * 25 + ".", "\n..\n."]
+)
+def test_the_wire_form_is_the_message_dot_stuffed(newsletter: Path, value: str) -> None:
+    # Most of the wire form is stuffed once per issue, each piece on its own: it must be
+    # what stuffing the whole message gives, wherever a value's dots fall.
+    config, rendered = placeholder_issue(newsletter)
+    fields = {"email": "sam@x.org", "first_name": value, "team": value}
+    built = factory(config, rendered).build(fields, now=NOW)
+    assert built.wire == stuffed_as_smtplib_does(built.data)
+    assert b"\n." in built.data  # the case is exercised: some line starts with a dot
+    sample_message = factory(*sample(newsletter)).build(SAM, now=NOW)
+    assert sample_message.wire == stuffed_as_smtplib_does(sample_message.data)
+
+
+def stuffed_as_smtplib_does(data: bytes) -> bytes:
+    """Return data dot-stuffed by smtplib.SMTP.data()'s own rule."""
+    return re.sub(rb"(?m)^\.", b"..", data)
 
 
 def test_subject_values_round_trip_or_are_refused(newsletter: Path) -> None:

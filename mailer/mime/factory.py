@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from email.utils import format_datetime, formataddr
 
 from mailer.addresses import address_key, ascii_domain, validate_address, wire_address
@@ -43,12 +44,31 @@ _PART_HEADERS = (
 
 @dataclass(frozen=True)
 class BuiltMessage:
-    """One recipient's message, ready for SMTP DATA."""
+    """One recipient's message, in pieces that each start a line; joined when asked for."""
 
     recipient: str  # the To address (its domain in ASCII, as it goes on the wire)
     message_id: str
     subject: str
-    data: bytes
+    chunks: tuple[bytes, ...]
+    stuffed: tuple[bytes, ...]  # the same pieces dot-stuffed (most of them once per issue)
+
+    @cached_property
+    def data(self) -> bytes:
+        """Return the message (for a file, or a test)."""
+        return b"".join(self.chunks)
+
+    @cached_property
+    def wire(self) -> bytes:
+        """Return the message as SMTP DATA carries it: dot-stuffed (RFC 5321 4.5.2), ending
+        in CRLF, without the final dot."""
+        return b"".join(self.stuffed)
+
+
+def stuff_dots(chunk: bytes) -> bytes:
+    """Return a piece that starts a line with every line that starts with "." doubled."""
+    if chunk.startswith(b"."):
+        chunk = b"." + chunk
+    return chunk.replace(b"\n.", b"\n..") if b"\n." in chunk else chunk
 
 
 class MessageFactory:
@@ -71,6 +91,9 @@ class MessageFactory:
         )
         self._text = encode_pieces(rendered.text.pieces)
         self._html = encode_pieces(rendered.html.pieces)
+        # Dot-stuffed once here: a newsletter's ~90 KB would cost more to stuff than to build.
+        self._text_stuffed = _stuffed(self._text)
+        self._html_stuffed = _stuffed(self._html)
         digest = hashlib.sha256(issue_id.encode("utf-8"))
         for chunk in (*self._text, *self._html):
             digest.update(chunk if isinstance(chunk, bytes) else b"%d" % chunk)
@@ -123,21 +146,29 @@ class MessageFactory:
 
     def unsubscribe_url(self, address_key: str) -> str:
         """Return this recipient's one-click unsubscribe URL, or the mailto one."""
-        base = self._settings.unsubscribe_url
-        if base is None:
-            return self.unsubscribe_mailto(address_key) or ""
-        token = unsubscribe_token(self._secret, self._settings.list_id, address_key)
-        separator = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
-        return f"{base}{separator}token={token}"  # opaque: no address in the URL
+        return self._links(address_key)[0]
 
     def unsubscribe_mailto(self, address_key: str) -> str | None:
         """Return the mailto link, its subject carrying this recipient's token when we can."""
-        if self._mailto is None or not self._secret:
-            return self._mailto
-        # The token, not the From of the request, says who leaves: one reader cannot
-        # unsubscribe another, and a forwarded link still unsubscribes the right one.
-        token = unsubscribe_token(self._secret, self._settings.list_id, address_key)
-        return f"{self._mailto}%20{token}"
+        return self._links(address_key)[1]
+
+    def _links(self, address_key: str) -> tuple[str, str | None]:
+        """Return the unsubscribe URL (the mailto link without one) and the mailto link."""
+        token = (
+            unsubscribe_token(self._secret, self._settings.list_id, address_key)
+            if self._secret
+            else None
+        )
+        mailto = self._mailto
+        if mailto is not None and token is not None:
+            # The token, not the From of the request, says who leaves: one reader cannot
+            # unsubscribe another, and a forwarded link still unsubscribes the right one.
+            mailto = f"{mailto}%20{token}"
+        base = self._settings.unsubscribe_url
+        if base is None:
+            return mailto or "", mailto
+        separator = "" if base.endswith(("?", "&")) else "&" if "?" in base else "?"
+        return f"{base}{separator}token={token}", mailto  # opaque: no address in the URL
 
     def build(self, fields: Mapping[str, str], *, now: datetime) -> BuiltMessage:
         """Return one recipient's message; raise MessageError for a header we refuse."""
@@ -153,7 +184,7 @@ class MessageFactory:
         # after its placeholder (on the wire every line break is CRLF).
         if any("\r" in value for value in fields.values()):
             fields = {name: LINE_ENDS.sub("\n", value) for name, value in fields.items()}
-        unsubscribe = self.unsubscribe_url(key)
+        unsubscribe, mailto = self._links(key)
         try:
             values = self._rendered.table.evaluate(fields, {"unsubscribe_url": unsubscribe})
         except TemplateError as err:  # this recipient's data, e.g. a number that is not one
@@ -165,7 +196,7 @@ class MessageFactory:
             raise MessageError(f"{address}: Subject: {problem}; refusing to send")
         message_id = self.message_id(key)
         links = [f"<{unsubscribe}>"] if self._settings.unsubscribe_url else []
-        links += [f"<{self.unsubscribe_mailto(key)}>"] if self._mailto else []
+        links += [f"<{mailto}>"] if mailto else []
         personal = {
             "To": format_header("To", to_address, address),
             "Subject": format_header("Subject", text_value(subject), address),
@@ -177,13 +208,25 @@ class MessageFactory:
         # refused, whatever slipped past the checks above. The fixed ones were checked once.
         for name, line in personal.items():
             check_header_line(line, name, address)
-        chunks = [item if isinstance(item, bytes) else personal[item] for item in self._layout]
-        chunks.append(self._start_text)
-        fill_pieces(chunks, self._text, [encode_part(value) for value in values])
-        chunks.append(self._start_html)
-        fill_pieces(chunks, self._html, [encode_part(html.escape(value)) for value in values])
-        chunks.append(self._close)
-        return BuiltMessage(to_address, message_id, subject, b"".join(chunks))
+        # Header lines never start with "." (a folded line starts with a space): the head is
+        # its own stuffed form. Every piece of the parts starts a line (see encode_pieces).
+        head = [item if isinstance(item, bytes) else personal[item] for item in self._layout]
+        text = [encode_part(value) for value in values]
+        markup = [encode_part(html.escape(value)) for value in values]
+        chunks, stuffed = [*head, self._start_text], [*head, self._start_text]
+        fill_pieces(chunks, self._text, text)
+        fill_pieces(stuffed, self._text_stuffed, text, stuff_dots)
+        for out in (chunks, stuffed):
+            out.append(self._start_html)
+        fill_pieces(chunks, self._html, markup)
+        fill_pieces(stuffed, self._html_stuffed, markup, stuff_dots)
+        for out in (chunks, stuffed):
+            out.append(self._close)
+        return BuiltMessage(to_address, message_id, subject, tuple(chunks), tuple(stuffed))
+
+
+def _stuffed(pieces: tuple[bytes | int, ...]) -> tuple[bytes | int, ...]:
+    return tuple(stuff_dots(piece) if isinstance(piece, bytes) else piece for piece in pieces)
 
 
 def _related(boundary: str, images: tuple[InlineImage, ...]) -> tuple[bytes, bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Callable
 
 SOFT_BREAK = b"=\r\n"
 QP_LINE = 76  # RFC 2045 6.7 rule 5, not counting CRLF
@@ -51,11 +52,23 @@ def encode_pieces(pieces: tuple[str | int, ...]) -> tuple[bytes | int, ...]:
     )
 
 
-def fill_pieces(out: list[bytes], items: tuple[bytes | int, ...], values: list[bytes]) -> None:
-    """Append a part's encoded static pieces and one recipient's encoded values to out."""
+def fill_pieces(
+    out: list[bytes],
+    items: tuple[bytes | int, ...],
+    values: list[bytes],
+    finish: Callable[[bytes], bytes] | None = None,
+) -> None:
+    """Append a part's encoded static pieces and one recipient's encoded values to out.
+
+    finish, if given, is applied to each value's piece as it goes in (dot-stuffing).
+    """
     last = len(items) - 1
     for i, item in enumerate(items):
-        out.append(item if isinstance(item, bytes) else _with_soft_break(values[item], i == last))
+        if isinstance(item, bytes):
+            out.append(item)
+            continue
+        piece = _with_soft_break(values[item], i == last)
+        out.append(piece if finish is None else finish(piece))
 
 
 def _with_soft_break(encoded: bytes, last: bool) -> bytes:

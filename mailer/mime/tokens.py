@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +25,7 @@ _INFO = b"mailer-unsubscribe-v2"
 _MAX_TOKEN = 400  # an address is at most 254 octets: longer is not ours, and not worth opening
 
 
+@lru_cache(maxsize=8)  # one key a list: derived once, not twice a message
 def _cipher(secret: str, list_id: str) -> AESSIV:
     key = HKDF(hashes.SHA256(), 64, salt=None, info=_INFO + b"\0" + list_id.encode()).derive(
         secret.encode("utf-8")

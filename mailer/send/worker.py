@@ -95,7 +95,7 @@ class Worker:
                 self._record_outcome(recipient, Outcome("failed", None, str(err)), final=True)
                 continue
             sender = self.run.factory.envelope_sender
-            return Job(recipient, message, Envelope(sender, message.recipient, message.data))
+            return Job(recipient, message, Envelope(sender, message.recipient, message.wire))
         return None
 
     def _send(self, job: Job) -> Job | None:

@@ -20,7 +20,6 @@ from mailer.smtp.envelope import (
     Outcome,
     SenderRefused,
     commands,
-    dot_stuff,
     mail_command,
     rcpt_command,
 )
@@ -101,7 +100,7 @@ class SmtpConnection:
         self, sender: str, recipient: str, data: bytes, *, on_accepted: Callable[[], None]
     ) -> Outcome:
         """Send one message; call on_accepted after the 354, just before its data goes out."""
-        envelope = Envelope(sender, recipient, data)
+        envelope = Envelope.of(sender, recipient, data)
         self.begin(envelope)
         refusal = self.accept(envelope)
         if refusal is not None:
@@ -172,11 +171,10 @@ class SmtpConnection:
         Raise ConnectionLost when the dot did not go out (nothing was handed over); a loss
         after it is reported by result() as unknown.
         """
-        stuffed = dot_stuff(envelope.data)
         # The data goes in one write, its final dot (and the following's commands) in another:
         # a write that fails tells whether the dot can have gone out. Over TLS a write is
         # whole records, so a count of bytes could not say where the dot stood.
-        head, dot = stuffed[:-3], stuffed[-3:]
+        head, dot = envelope.wire, b".\r\n"
         if following is not None and self.pipelining:
             self._begun = following
             dot += commands(following)

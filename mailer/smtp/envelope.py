@@ -38,7 +38,12 @@ class Envelope:
 
     sender: str
     recipient: str
-    data: bytes  # the message, not yet dot-stuffed
+    wire: bytes  # the message as DATA carries it: dot-stuffed, ending in CRLF, no final dot
+
+    @classmethod
+    def of(cls, sender: str, recipient: str, data: bytes) -> Envelope:
+        """Return the envelope of a message not yet dot-stuffed."""
+        return cls(sender, recipient, dot_stuff(data)[:-3])
 
 
 def is_transient(err: DeliveryError) -> bool:
