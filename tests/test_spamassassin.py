@@ -71,9 +71,9 @@ def test_a_built_message_has_no_address_in_any_url_and_no_custom_uri_points(
     assert points < 2.0, rules
 
     # The same check sees the old links, which carried the address in clear.
-    def old_url(self: MessageFactory, address_key: str) -> str:
-        return f"{config.unsubscribe_url}?email={quote(address_key, safe='')}&token=abc"
+    def old_links(self: MessageFactory, address_key: str) -> tuple[str, None]:
+        return f"{config.unsubscribe_url}?email={quote(address_key, safe='')}&token=abc", None
 
-    monkeypatch.setattr(MessageFactory, "unsubscribe_url", old_url)
+    monkeypatch.setattr(MessageFactory, "_links", old_links)
     old = factory(config, rendered).build(SAM, now=NOW).data
     assert "GB_CUSTOM_HTM_URI" in score(old, tmp_path)[1]

@@ -40,18 +40,54 @@ class Fence:
             self, *, durable: bool = False
         ) -> AbstractContextManager[sqlite3.Connection]: ...
 
-        def _update(
-            self,
-            db: sqlite3.Connection,
-            issue_id: str,
-            key: str,
-            state: State,
-            code: int | None,
-            text: str | None,
-            at: str,
-            pos: int,
-            allowed: tuple[str, ...],
-        ) -> None: ...
+        def state_of(self, issue_id: str, key: str) -> str | None: ...
+
+    def _update(
+        self,
+        db: sqlite3.Connection,
+        issue_id: str,
+        key: str,
+        state: State,
+        code: int | None,
+        text: str | None,
+        at: str,
+        pos: int,
+        allowed: tuple[str, ...],
+        *,
+        required: bool = True,
+    ) -> bool:
+        """Move the row to state if it is in one of allowed; return whether it was.
+
+        required: a row not in one of allowed is a bug (ValueError), not an answer.
+        """
+        # `sent` is final: nothing may turn a delivered row back into one that could be re-sent.
+        # An attempt counts once: at `sending`, or at a refusal that came before DATA.
+        marks = ", ".join("?" for _ in allowed)
+        cursor = db.execute(
+            "UPDATE deliveries SET state = ?, last_code = ?, last_text = ?, updated_at = ?, "
+            "jpos = ?, boot_id = CASE WHEN ? = 'reserved' THEN ? ELSE boot_id END, "
+            "attempts = attempts + CASE WHEN ? = 'sending' THEN 1 WHEN ? = 'reserved' THEN 0 "
+            "WHEN state = 'sending' THEN 0 ELSE 1 END "
+            f"WHERE issue_id = ? AND recipient_key = ? AND state IN ({marks})",
+            (
+                state,
+                code,
+                text,
+                at,
+                pos,
+                state,
+                self.boot_id,
+                state,
+                state,
+                issue_id,
+                key,
+                *allowed,
+            ),
+        )
+        if cursor.rowcount != 1 and required:
+            was = self.state_of(issue_id, key)
+            raise ValueError(f"ledger: cannot mark {issue_id}/{key} {state}: it is {was}")
+        return cursor.rowcount == 1
 
     def reserve(self, issue_id: str, rows: list[tuple[str, str, str]], now: datetime) -> None:
         """Take (key, email, message_id) rows for this run before any of their data goes out.

@@ -109,6 +109,16 @@ class Journal:
                 "is sent; free some space, then run the same command again"
             ) from err
 
+    def sync(self) -> None:
+        """Make what was appended so far durable (fsync)."""
+        try:
+            os.fsync(self._fd)
+        except OSError as err:
+            raise LedgerError(
+                f"{self.path}: cannot write the send journal ({err.strerror}); nothing more "
+                "is sent; free some space, then run the same command again"
+            ) from err
+
     def size(self) -> int:
         """Return the file's length in bytes."""
         return os.fstat(self._fd).st_size

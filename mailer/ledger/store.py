@@ -167,13 +167,20 @@ class Ledger(Queries, Fence):
 
     def mark_sending(self, issue_id: str, key: str, now: datetime) -> None:
         """Record that DATA was accepted and the message data is next (before its final dot)."""
-        # The fence covers a row only while it is `reserved`: a retry (deferred, or back from
-        # a lost connection) must make its own `sending` durable, or a power cut could leave
-        # it looking deferred after its data went out.
-        at = stamp(now)
-        durable = self.durability == "strict" or self.state_of(issue_id, key) != "reserved"
-        pos = self._journal([Entry(issue_id, "sending", at, key=key)], durable=durable)
-        with self._single(durable=durable) as db:
+        at, strict = stamp(now), self.durability == "strict"
+        pos = self._journal([Entry(issue_id, "sending", at, key=key)], durable=strict)
+        if not strict:
+            with self._single() as db:
+                fenced = ("reserved",)
+                if self._update(
+                    db, issue_id, key, "sending", None, None, at, pos, fenced, required=False
+                ):
+                    return  # the fence: its reservation's fsync covers this row
+            # A retry (deferred, or back from a lost connection) is outside the fence: its
+            # `sending` must be durable, or a power cut could leave it looking deferred
+            # after its data went out.
+            self.journal.sync()
+        with self._single(durable=True) as db:
             self._update(db, issue_id, key, "sending", None, None, at, pos, self._TO_SEND)
 
     def mark_sent(self, issue_id: str, key: str, code: int, text: str, now: datetime) -> None:
@@ -213,46 +220,6 @@ class Ledger(Queries, Fence):
         pos = self._journal([entry], durable=False)
         with self._single() as db:
             self._update(db, issue_id, key, state, code, text, at, pos, self._TO_SETTLE)
-
-    def _update(
-        self,
-        db: sqlite3.Connection,
-        issue_id: str,
-        key: str,
-        state: State,
-        code: int | None,
-        text: str | None,
-        at: str,
-        pos: int,
-        allowed: tuple[str, ...],
-    ) -> None:
-        # `sent` is final: nothing may turn a delivered row back into one that could be re-sent.
-        # An attempt counts once: at `sending`, or at a refusal that came before DATA.
-        marks = ", ".join("?" for _ in allowed)
-        cursor = db.execute(
-            "UPDATE deliveries SET state = ?, last_code = ?, last_text = ?, updated_at = ?, "
-            "jpos = ?, boot_id = CASE WHEN ? = 'reserved' THEN ? ELSE boot_id END, "
-            "attempts = attempts + CASE WHEN ? = 'sending' THEN 1 WHEN ? = 'reserved' THEN 0 "
-            "WHEN state = 'sending' THEN 0 ELSE 1 END "
-            f"WHERE issue_id = ? AND recipient_key = ? AND state IN ({marks})",
-            (
-                state,
-                code,
-                text,
-                at,
-                pos,
-                state,
-                self.boot_id,
-                state,
-                state,
-                issue_id,
-                key,
-                *allowed,
-            ),
-        )
-        if cursor.rowcount != 1:
-            was = self.state_of(issue_id, key)
-            raise ValueError(f"ledger: cannot mark {issue_id}/{key} {state}: it is {was}")
 
     def mark_finished(self, issue_id: str, now: datetime) -> bool:
         """Set finished_at when nothing is left to send or in flight; return whether it is."""

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from email.utils import format_datetime, formataddr
+from functools import cached_property
 
 from mailer.addresses import address_key, ascii_domain, validate_address, wire_address
 from mailer.config import Settings

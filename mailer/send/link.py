@@ -62,5 +62,5 @@ class Link(SmtpConnection):
                 self._run.stop.wait(delay * wait * random.uniform(0.8, 1.2))
 
     def has_room(self) -> bool:
-        """Say whether one more message may follow on this connection."""
-        return self.is_open and self.pipelining and self.carried < self._limit
+        """Say whether this connection will carry one more message."""
+        return self.is_open and self.carried < self._limit

@@ -119,6 +119,7 @@ class Worker:
             link.carried += 1
             following = self._look_ahead()
             link.transmit(job.envelope, following.envelope if following else None)
+            self._prefetch()
             outcome = link.result(job.envelope)
         except ConnectionLost as lost:
             return self._lost(job, following, str(lost), marked=marked)
@@ -137,7 +138,7 @@ class Worker:
 
     def _look_ahead(self) -> Job | None:
         """Return a job whose commands may follow this message's data, if one is ready now."""
-        if not self.link.has_room():
+        if not (self.link.pipelining and self.link.has_room()):
             return None
         job = self._take(block=False)
         if job is None:
@@ -147,6 +148,14 @@ class Worker:
             self.todo.appendleft(job)
             return None
         return job
+
+    def _prefetch(self) -> None:
+        """Build the next message while the server reads this one's data (nothing is sent)."""
+        if not self.link.has_room() or any(job.not_before <= time.monotonic() for job in self.todo):
+            return
+        job = self._take(block=False)
+        if job is not None:
+            self.todo.appendleft(job)
 
     def _mark_sending(self, job: Job) -> None:
         """Commit `sending`; if the ledger cannot be written, the final dot never goes out."""

@@ -9,8 +9,10 @@ dot). RSET is sent only to abandon a refused transaction, never after a complete
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
+import socket
 from collections.abc import Callable
 
 from mailer.config import Smtp
@@ -70,6 +72,8 @@ class SmtpConnection:
             return
         smtp = open_session(self._settings, self._where, self._local_hostname)
         assert smtp.sock is not None
+        with contextlib.suppress(OSError):  # every write is whole commands: no Nagle wait
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._smtp, self._wire = smtp, Wire(smtp.sock, self._where)
         self.pipelining = smtp.has_extn("pipelining")
         self._begun = None
