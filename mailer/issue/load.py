@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ class LoadedIssue:
     warnings: tuple[Problem, ...]
     source: YamlSource = field(repr=False, compare=False)  # where each value stands
 
-    @property
+    @cached_property  # asked for twice a message while sending
     def stem(self) -> str:
         """Return the file name without .yaml: the issue's id in outputs and the ledger."""
         return self.path.stem
