@@ -11,11 +11,15 @@ import csv
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mailer.errors import LedgerError
 from mailer.ledger import Ledger, current_boot_id
+from mailer.mime import MessageError, MessageFactory
 from tests.crashes import LOST, STEM, kill_when, ledger_states, settle
 from tests.sending import ISSUE, SECRET, addresses, cli, cli_process, deliveries, make_folder
 from tests.smtp_servers import MakeServer, SmtpServer, wait_until
@@ -146,6 +150,35 @@ def test_a_pipelined_refusal_sends_no_data_and_leaves_the_others_alone(
     assert ledger_states(isolated) == {e: "failed" if e == refused else "sent" for e in emails}
     code, out, _err = cli("status", STEM)
     assert f"{refused}: failed after 1 attempt(s): 550" in out
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_message_built_ahead_that_fails_does_not_cost_the_one_in_flight_its_outcome(
+    isolated: Path, make_smtp_server: MakeServer, monkeypatch: pytest.MonkeyPatch, pipelining: bool
+) -> None:
+    # The next message is built while the current one is in flight. Fault injection: the
+    # second recipient's message cannot be built, and the ledger cannot record that (its
+    # disk refuses the write). The first, delivered meanwhile, must still be recorded sent.
+    emails = addresses(3)
+    server = make_smtp_server(pipelining=pipelining, reply_delay=0.05)
+    make_folder(isolated, server, emails, limits=LIMITS.format(1))
+    build = MessageFactory.build
+
+    def refuse_the_second(self: MessageFactory, fields: dict[str, str], *, now: datetime) -> Any:
+        if fields["email"] == emails[1]:
+            raise MessageError("a value we refuse to send")
+        return build(self, fields, now=now)
+
+    def full_disk(*_args: object) -> None:
+        raise LedgerError("cannot write the send journal (No space left on device)")
+
+    monkeypatch.setattr(MessageFactory, "build", refuse_the_second)
+    monkeypatch.setattr(Ledger, "mark_failed", full_disk)
+    code, _out, err = cli("send", ISSUE, "--yes")
+    assert code == 4, err
+    assert deliveries(server, unacknowledged=True) == {emails[0]: 1}
+    left = dict.fromkeys(emails[1:], "pending")
+    assert ledger_states(isolated) == {emails[0]: "sent", **left}
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ before the data and its final dot; the outcome likewise after the reply. A faile
 - A power cut or an OS crash: commits without an fsync may be lost, back to the last fsync,
   which is the reservation of the batch in flight. Rows reserved by a run of an earlier boot
   (the boot id of /proc/sys/kernel/random/boot_id differs) become `unknown`: nobody is sent
-  a second copy, and at most the reserved rows are `unknown`: K, plus the 2 per connection
-  queued from the batch before.
+  a second copy, and at most the reserved rows are `unknown`: K, plus up to 5 per connection
+  taken from the batch before (2 queued, and for each connection the message being sent, the
+  one whose commands follow it, and the one built ahead of it).
 
 durability = "strict" fsyncs every `sending` instead (one fsync a message): after a power cut
 only the messages in flight, at most one per connection, are `unknown`.

@@ -26,7 +26,8 @@ class Ledger(Queries, Fence):
     """The send ledger of one newsletter folder; use each handle from one thread.
 
     durability "batched": a reservation of a batch is fsynced (the fence), `sending` and the
-    outcomes are not. "strict": every `sending` is fsynced, as before a batch had a fence.
+    outcomes are not, but for a retry's `sending`, outside the fence. "strict": every
+    `sending` is fsynced, as before a batch had a fence.
     """
 
     def __init__(

@@ -1,10 +1,10 @@
 """Build each recipient's MIME message: pure, no I/O, cheap per recipient.
 
 Once per issue, MessageFactory.prepare formats the fixed headers and encodes every static piece of
-the text and HTML parts as quoted-printable. Per recipient, build() only encodes the short
-placeholder values and joins bytes: QP allows a soft line break ("=" CRLF, RFC 2045 6.7 rule 5)
-anywhere, so every encoded chunk ends with one and the next starts on a fresh line, and the decoded
-join is exactly the personalised text.
+the text and HTML parts as quoted-printable, and dot-stuffs it for SMTP. Per recipient, build()
+only encodes (and stuffs) the short placeholder values and lists the pieces: QP allows a soft
+line break ("=" CRLF, RFC 2045 6.7 rule 5) anywhere, so every encoded chunk ends with one and the
+next starts on a fresh line, and the decoded join is exactly the personalised text.
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ _PART_HEADERS = (
 
 @dataclass(frozen=True)
 class BuiltMessage:
-    """One recipient's message, in pieces that each start a line; joined when asked for."""
+    """One recipient's message, in pieces joined when asked for.
+
+    Each piece starts a line, or starts with CRLF: dot-stuffed one by one, they are the
+    message dot-stuffed.
+    """
 
     recipient: str  # the To address (its domain in ASCII, as it goes on the wire)
     message_id: str

@@ -48,7 +48,9 @@ class Worker:
         self.ledger = ledger
         limits = run.plan.settings.limits
         self.link = Link(run, limits.messages_per_connection)
-        self.todo: deque[Job] = deque()  # retries and returned look-aheads come first
+        # Come before the queue: retries, returned look-aheads and messages built ahead.
+        self.todo: deque[Job] = deque()
+        self.unbuilt: deque[Recipient] = deque()  # taken ahead, but their build failed
         self.finishing = False  # the run said there is nothing more to take
 
     def close(self) -> None:
@@ -69,34 +71,41 @@ class Worker:
             if ready is not None:
                 self.todo.remove(ready)
                 return ready
-            waiting = min((job.not_before for job in self.todo), default=None)
-            if self.finishing:
-                if waiting is None or not block:
-                    return None
-                self.run.stop.wait(waiting - time.monotonic())  # a retry's back-off
-                continue
-            try:
-                if not block:
-                    recipient = self.run.jobs.get_nowait()
-                elif waiting is None:
-                    recipient = self.run.jobs.get()
-                else:
-                    recipient = self.run.jobs.get(timeout=max(0.0, waiting - time.monotonic()))
-            except queue.Empty:
-                if not block:
-                    return None
-                continue
+            if self.unbuilt:  # its build failed while building ahead: met again now, in turn
+                recipient: Recipient | None = self.unbuilt.popleft()
+            else:
+                waiting = min((job.not_before for job in self.todo), default=None)
+                if self.finishing:
+                    if waiting is None or not block:
+                        return None
+                    self.run.stop.wait(waiting - time.monotonic())  # a retry's back-off
+                    continue
+                try:
+                    if not block:
+                        recipient = self.run.jobs.get_nowait()
+                    elif waiting is None:
+                        recipient = self.run.jobs.get()
+                    else:
+                        timeout = max(0.0, waiting - time.monotonic())
+                        recipient = self.run.jobs.get(timeout=timeout)
+                except queue.Empty:
+                    if not block:
+                        return None
+                    continue
             if recipient is None:  # the run is finishing: one None for each worker
                 self.finishing = True
                 continue
             try:
-                message = self.run.factory.build(recipient.fields, now=self.run.now())
+                return self._build(recipient)
             except MessageError as err:
                 self._record_outcome(recipient, Outcome("failed", None, str(err)), final=True)
-                continue
-            sender = self.run.factory.envelope_sender
-            return Job(recipient, message, Envelope(sender, message.recipient, message.wire))
         return None
+
+    def _build(self, recipient: Recipient) -> Job:
+        """Build the recipient's message; raise MessageError for one we refuse to send."""
+        message = self.run.factory.build(recipient.fields, now=self.run.now())
+        sender = self.run.factory.envelope_sender
+        return Job(recipient, message, Envelope(sender, message.recipient, message.wire))
 
     def _send(self, job: Job) -> Job | None:
         """Send one job; return the next one (already begun when it was pipelined)."""
@@ -140,7 +149,7 @@ class Worker:
         """Return a job whose commands may follow this message's data, if one is ready now."""
         if not (self.link.pipelining and self.link.has_room()):
             return None
-        job = self._take(block=False)
+        job = self._take_ahead()
         if job is None:
             return None
         job.reservation = self.run.limiter.try_wait()
@@ -150,12 +159,37 @@ class Worker:
         return job
 
     def _prefetch(self) -> None:
-        """Build the next message while the server reads this one's data (nothing is sent)."""
-        if not self.link.has_room() or any(job.not_before <= time.monotonic() for job in self.todo):
-            return
-        job = self._take(block=False)
-        if job is not None:
-            self.todo.appendleft(job)
+        """Build the next message while the server reads this one's data."""
+        if self.link.has_room() and not any(j.not_before <= time.monotonic() for j in self.todo):
+            job = self._take_ahead()
+            if job is not None:
+                self.todo.appendleft(job)
+
+    def _take_ahead(self) -> Job | None:
+        """Return the next job if there is one now, built, and record nothing.
+
+        This runs while a message is in flight: one that cannot be built is met again by
+        _take, which records it after that message's outcome is committed (a failing write
+        must not cost it that).
+        """
+        ready = next((job for job in self.todo if job.not_before <= time.monotonic()), None)
+        if ready is not None:
+            self.todo.remove(ready)
+            return ready
+        if self.run.stop.is_set() or self.finishing or self.unbuilt:
+            return None
+        try:
+            recipient = self.run.jobs.get_nowait()
+        except queue.Empty:
+            return None
+        if recipient is None:  # the run is finishing: this worker's None
+            self.finishing = True
+            return None
+        try:
+            return self._build(recipient)
+        except Exception:  # built again, and recorded or raised, when _take meets it
+            self.unbuilt.append(recipient)
+            return None
 
     def _mark_sending(self, job: Job) -> None:
         """Commit `sending`; if the ledger cannot be written, the final dot never goes out."""
