@@ -69,7 +69,7 @@ class BuiltMessage:
 
 
 def stuff_dots(chunk: bytes) -> bytes:
-    """Return a piece that starts a line with every line that starts with "." doubled."""
+    """Return a piece that starts a line with the "." doubled at the start of any of its lines."""
     if chunk.startswith(b"."):
         chunk = b"." + chunk
     return chunk.replace(b"\n.", b"\n..") if b"\n." in chunk else chunk
